@@ -1,0 +1,202 @@
+//! The public handle.
+
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use crate::batch::{Op, WriteBatch};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::index::{prefix_successor, IndexRange, KeyRange};
+use crate::media::{FileMedium, Medium};
+use crate::options::{FlushModel, Options};
+use crate::stats::Stats;
+
+/// An open store. `Send + Sync`: share it with `Arc`.
+///
+/// `M` is the medium; applications use the default, a mapped file ([`Db::open`]). The crash
+/// simulator opens the same engine on its recording medium.
+pub struct Db<M: Medium = FileMedium> {
+    engine: Engine<M>,
+    closed: bool,
+}
+
+impl Db<FileMedium> {
+    /// Opens the store in the file at `path`, creating it when missing (the parent directory
+    /// must exist). A second opener, in this process or another, gets [`Error::Locked`].
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db, Error> {
+        options.validate()?;
+        let medium = FileMedium::open(path.as_ref(), &options)?;
+        Db::open_medium(medium, options)
+    }
+}
+
+impl<M: Medium> Db<M> {
+    /// Opens the store held by `medium` (the crash simulator's entry point).
+    pub fn open_medium(medium: M, options: Options) -> Result<Db<M>, Error> {
+        Ok(Db { engine: Engine::open(medium, options)?, closed: false })
+    }
+
+    /// The current value of `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Error> {
+        self.engine.get(key)
+    }
+
+    /// Sets `key` to `value`.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        self.engine.write(&[Op::Put(key.to_vec(), value.to_vec())])
+    }
+
+    /// Removes `key`; a missing key is not an error.
+    pub fn delete(&self, key: &[u8]) -> Result<(), Error> {
+        self.engine.write(&[Op::Delete(key.to_vec())])
+    }
+
+    /// Applies `batch` atomically.
+    pub fn write(&self, batch: WriteBatch) -> Result<(), Error> {
+        self.engine.write(&batch.ops)
+    }
+
+    /// All keys, ascending (reverse with `.rev()`).
+    pub fn iter(&self) -> Iter<'_, M> {
+        self.iter_range(KeyRange { start: Bound::Unbounded, end: Bound::Unbounded })
+    }
+
+    /// Keys in `range`, ascending.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter<'_, M> {
+        let own = |bound: Bound<&K>| match bound {
+            Bound::Included(key) => Bound::Included(Bytes::copy_from_slice(key.as_ref())),
+            Bound::Excluded(key) => Bound::Excluded(Bytes::copy_from_slice(key.as_ref())),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        self.iter_range(KeyRange { start: own(range.start_bound()), end: own(range.end_bound()) })
+    }
+
+    /// Keys starting with `prefix`, ascending.
+    pub fn prefix(&self, prefix: &[u8]) -> Iter<'_, M> {
+        let end = prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+        self.iter_range(KeyRange { start: Bound::Included(Bytes::copy_from_slice(prefix)), end })
+    }
+
+    fn iter_range(&self, range: KeyRange) -> Iter<'_, M> {
+        let empty = match (&range.start, &range.end) {
+            (Bound::Included(start) | Bound::Excluded(start), Bound::Included(end) | Bound::Excluded(end)) => {
+                start > end || (start == end && !matches!((&range.start, &range.end), (Bound::Included(_), Bound::Included(_))))
+            }
+            _ => false,
+        };
+        // The skiplist panics on inverted bounds; an inverted or empty range yields nothing.
+        let inner = if empty { None } else { Some(self.engine.index.range(range)) };
+        Iter { engine: &self.engine, inner }
+    }
+
+    /// Commits: flushes every tagged range and fences once. Makes `Deferred` writes durable.
+    pub fn sync(&self) -> Result<(), Error> {
+        self.engine.sync()
+    }
+
+    /// The flush model in force.
+    pub fn flush_model(&self) -> FlushModel {
+        self.engine.medium.flush_model()
+    }
+
+    /// What the store did so far.
+    pub fn stats(&self) -> Stats {
+        let engine = &self.engine;
+        let medium = engine.medium.counters();
+        let dirty = engine.dirty.counters();
+        let (log_head_offset, segment) = engine.head_position();
+        let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        Stats {
+            flush_model: engine.medium.flush_model(),
+            map_sync: engine.medium.map_sync(),
+            line_flush_instruction: self.line_flush_instruction(),
+            keys: engine.index.len() as u64,
+            file_bytes: engine.medium.mapped_bytes(),
+            log_head_offset,
+            segments_used: segment + 1,
+            puts_total: load(&engine.counters.puts_total),
+            deletes_total: load(&engine.counters.deletes_total),
+            batches_total: load(&engine.counters.batches_total),
+            commits_total: load(&engine.counters.commits_total),
+            record_bytes_total: load(&engine.counters.record_bytes_total),
+            dirty,
+            dirty_regions: engine.dirty.nodes() as u64,
+            flush_bytes_total: dirty.flush_bytes_total,
+            flush_syscalls_total: medium.flush_syscalls_total,
+            line_flushes_total: medium.line_flushes_total,
+            fences_total: medium.fences_total,
+            grows_total: medium.grows_total,
+            poisoned: engine.is_poisoned(),
+            recovery: engine.recovery,
+        }
+    }
+
+    fn line_flush_instruction(&self) -> Option<crate::media::LineFlushInstruction> {
+        (self.engine.medium.flush_model() == FlushModel::CacheLine).then(crate::media::line_flush_instruction)
+    }
+
+    /// The dirty-range index (for tests and tools that inspect tagging).
+    pub fn dirty_index(&self) -> &crate::dirty::DirtyIndex {
+        &self.engine.dirty
+    }
+
+    /// The medium (the simulator inspects and crashes it).
+    pub fn medium(&self) -> &M {
+        &self.engine.medium
+    }
+
+    /// Commits and records a clean shutdown; after it, recovery checks that the log ends
+    /// exactly where it ended here. Dropping a `Db` does the same, ignoring errors.
+    pub fn close(mut self) -> Result<(), Error> {
+        self.closed = true;
+        self.engine.close()
+    }
+}
+
+impl<M: Medium> Drop for Db<M> {
+    fn drop(&mut self) {
+        if !self.closed && !self.engine.is_poisoned() {
+            let _ = self.engine.close();
+        }
+    }
+}
+
+impl<M: Medium> std::fmt::Debug for Db<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("flush_model", &self.flush_model()).field("keys", &self.engine.index.len()).finish()
+    }
+}
+
+/// Iterator over `(key, value)` pairs in key order. Not a snapshot: each key is read when the
+/// iterator reaches it, so a concurrent write may or may not be seen; every pair returned is a
+/// whole value the key held at some moment during the iteration (never torn).
+pub struct Iter<'a, M: Medium = FileMedium> {
+    engine: &'a Engine<M>,
+    inner: Option<IndexRange<'a>>,
+}
+
+impl<M: Medium> Iter<'_, M> {
+    fn read(&self, entry: crossbeam_skiplist::map::Entry<'_, Bytes, std::sync::atomic::AtomicU64>) -> Result<(Bytes, Bytes), Error> {
+        let offset = entry.value().load(Ordering::Acquire);
+        Ok((entry.key().clone(), self.engine.value_at(offset)?))
+    }
+}
+
+impl<M: Medium> Iterator for Iter<'_, M> {
+    type Item = Result<(Bytes, Bytes), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let entry = self.inner.as_mut()?.next()?;
+        Some(self.read(entry))
+    }
+}
+
+impl<M: Medium> DoubleEndedIterator for Iter<'_, M> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let entry = self.inner.as_mut()?.next_back()?;
+        Some(self.read(entry))
+    }
+}

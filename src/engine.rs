@@ -1,0 +1,329 @@
+//! The engine: the write path, group commit, open/format/recover and close, generic over the
+//! [`Medium`]. [`Db`](crate::Db) is its public face.
+//!
+//! Locks (in acquisition order): `commit` (one commit at a time; also guards the superblock),
+//! then `writer` (the log head; held while appending, and while closing a commit and tagging).
+//! Readers take neither.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use crate::batch::Op;
+use crate::dirty::DirtyIndex;
+use crate::error::Error;
+use crate::index::KeyIndex;
+use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
+use crate::log::record::{record_bytes, Kind};
+use crate::log::superblock::{self, Superblock};
+use crate::log::{access, segment_start, Head};
+use crate::media::Medium;
+use crate::options::{Durability, Options};
+use crate::recovery::{self, RecoveryReport};
+
+/// State guarded by the writer mutex.
+struct Writer {
+    head: Head,
+    batches_appended: u64,
+}
+
+/// State guarded by the commit mutex.
+struct CommitState {
+    superblock: Superblock,
+    last_commit_seq: u64,
+    last_commit_end: u64,
+}
+
+/// Monotonic counters of the write path.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) puts_total: AtomicU64,
+    pub(crate) deletes_total: AtomicU64,
+    pub(crate) batches_total: AtomicU64,
+    pub(crate) commits_total: AtomicU64,
+    pub(crate) record_bytes_total: AtomicU64,
+}
+
+/// See the module docs.
+pub(crate) struct Engine<M: Medium> {
+    pub(crate) medium: M,
+    pub(crate) dirty: DirtyIndex,
+    pub(crate) index: KeyIndex,
+    pub(crate) options: Options,
+    pub(crate) counters: Counters,
+    pub(crate) recovery: RecoveryReport,
+    writer: Mutex<Writer>,
+    commit: Mutex<CommitState>,
+    durable_batches: AtomicU64,
+    poisoned: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock is a broken invariant elsewhere; the state itself is plain
+    // data that every path leaves consistent before it can panic, so keep going.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+impl<M: Medium> Engine<M> {
+    /// Opens the store held by `medium`: formats an empty file, recovers an existing one.
+    pub(crate) fn open(medium: M, options: Options) -> Result<Engine<M>, Error> {
+        options.validate()?;
+        let file_bytes = medium.file_bytes();
+        let mut page = vec![0u8; PAGE_BYTES as usize];
+        let read = if file_bytes == 0 { 0 } else { medium.read_at(0, &mut page)? };
+        let found = superblock::decode(&page[..read])?;
+        match found {
+            None if file_bytes <= SEGMENT_BYTES => Self::format(medium, options),
+            None => Err(Error::UnknownFormat),
+            Some(superblock) => Self::recover(medium, options, superblock),
+        }
+    }
+
+    fn assemble(medium: M, options: Options, head: Head, state: CommitState, recovery: RecoveryReport, index: KeyIndex) -> Engine<M> {
+        let dirty = DirtyIndex::new(options.max_file_bytes);
+        Engine {
+            medium,
+            dirty,
+            index,
+            options,
+            counters: Counters::default(),
+            recovery,
+            writer: Mutex::new(Writer { head, batches_appended: 0 }),
+            commit: Mutex::new(state),
+            durable_batches: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+        }
+    }
+
+    /// A new store: segment 0 with its head, commit 0, then the superblock (last, so a crash
+    /// before it leaves an all-zero superblock page, which open formats again).
+    fn format(medium: M, options: Options) -> Result<Engine<M>, Error> {
+        medium.grow(SEGMENT_BYTES)?;
+        let superblock = Superblock::new(random_uuid()?);
+        let head = Head {
+            segment_index: 0,
+            generation: 1,
+            offset: segment_start(0),
+            open_commit_seq: 0,
+            records_in_open_commit: 0,
+            open_commit_first: segment_start(0),
+            store_id: superblock.store_id(),
+        };
+        let state = CommitState { superblock, last_commit_seq: 0, last_commit_end: 0 };
+        let engine = Self::assemble(medium, options, head, state, RecoveryReport::default(), KeyIndex::default());
+        {
+            let mut commit = lock(&engine.commit);
+            engine.commit_locked(&mut commit, |writer| writer.head.write_segment_head(&engine.medium, &engine.dirty))?;
+            let offset = access::write_superblock(&engine.medium, &commit.superblock);
+            engine.dirty.mark(offset, superblock::SLOT_BYTES as u64);
+            engine.flush_tagged()?;
+        }
+        Ok(engine)
+    }
+
+    fn recover(medium: M, options: Options, mut superblock: Superblock) -> Result<Engine<M>, Error> {
+        let file_bytes = medium.file_bytes();
+        if file_bytes < SEGMENT_BYTES || file_bytes % SEGMENT_BYTES != 0 {
+            return Err(Error::corruption(file_bytes, "file size is not a whole number of 2 MiB segments (truncated?)"));
+        }
+        medium.map_existing(file_bytes)?;
+        let index = KeyIndex::default();
+        let recovered = recovery::recover(&medium, &superblock, &index)?;
+        let was_clean = superblock.clean;
+        if was_clean {
+            superblock = Superblock { update_seq: superblock.update_seq + 1, clean: false, ..superblock };
+        }
+        let state = CommitState { superblock, last_commit_seq: recovered.last_commit_seq, last_commit_end: recovered.head.offset };
+        let engine = Self::assemble(medium, options, recovered.head, state, recovered.report, index);
+        for (start, end) in recovered.zeroed {
+            engine.dirty.mark(start, end - start);
+        }
+        if was_clean {
+            // From now on a crash is not a clean shutdown: say so durably before any write.
+            let commit = lock(&engine.commit);
+            let offset = access::write_superblock(&engine.medium, &commit.superblock);
+            engine.dirty.mark(offset, superblock::SLOT_BYTES as u64);
+        }
+        engine.flush_tagged()?;
+        Ok(engine)
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<(), Error> {
+        if self.poisoned.load(Ordering::Acquire) { Err(Error::Poisoned) } else { Ok(()) }
+    }
+
+    fn validate_op(&self, op: &Op) -> Result<(), Error> {
+        let key = op.key();
+        if key.len() > self.options.max_key_bytes {
+            return Err(Error::KeyTooLarge { len: key.len(), max: self.options.max_key_bytes });
+        }
+        if let Op::Put(_, value) = op {
+            if value.len() > self.options.max_value_bytes {
+                return Err(Error::ValueTooLarge { len: value.len(), max: self.options.max_value_bytes });
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `ops` as one atomic batch and, for `Immediate`, waits for its commit.
+    pub(crate) fn write(&self, ops: &[Op]) -> Result<(), Error> {
+        for op in ops {
+            self.validate_op(op)?;
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.check_writable()?;
+        let batch = self.append(ops)?;
+        match self.options.durability {
+            Durability::Immediate => self.commit_through(batch),
+            Durability::Deferred => Ok(()),
+        }
+    }
+
+    fn append(&self, ops: &[Op]) -> Result<u64, Error> {
+        let mut writer = lock(&self.writer);
+        let sizes = ops.iter().map(|op| record_bytes(op.key().len(), op.value().len()));
+        let needed = writer.head.segments_needed(sizes);
+        writer.head.ensure_capacity(&self.medium, needed)?;
+        let mut bytes = 0;
+        for op in ops {
+            let (kind, value) = match op {
+                Op::Put(_, value) => (Kind::Put, value.as_ref()),
+                Op::Delete(_) => (Kind::Delete, &[][..]),
+            };
+            let offset = writer.head.append(&self.medium, &self.dirty, kind, op.key(), value);
+            bytes += record_bytes(op.key().len(), value.len());
+            match op {
+                Op::Put(key, _) => self.index.set(key, offset),
+                Op::Delete(key) => self.index.remove(key),
+            }
+        }
+        writer.batches_appended += 1;
+        let puts = ops.iter().filter(|op| matches!(op, Op::Put(..))).count() as u64;
+        self.counters.puts_total.fetch_add(puts, Ordering::Relaxed);
+        self.counters.deletes_total.fetch_add(ops.len() as u64 - puts, Ordering::Relaxed);
+        self.counters.batches_total.fetch_add(1, Ordering::Relaxed);
+        self.counters.record_bytes_total.fetch_add(bytes, Ordering::Relaxed);
+        Ok(writer.batches_appended)
+    }
+
+    /// Returns once batch number `batch` is durable; commits (as leader) when nobody did yet.
+    /// Writers that queue on the commit mutex while a leader flushes are all covered by the next
+    /// leader's single writeback: group commit.
+    fn commit_through(&self, batch: u64) -> Result<(), Error> {
+        if self.durable_batches.load(Ordering::Acquire) >= batch {
+            return Ok(());
+        }
+        let mut commit = lock(&self.commit);
+        if self.durable_batches.load(Ordering::Acquire) >= batch {
+            return Ok(());
+        }
+        self.commit_locked(&mut commit, |_| ())
+    }
+
+    /// Commits everything appended so far (`Db::sync`).
+    pub(crate) fn sync(&self) -> Result<(), Error> {
+        self.check_writable()?;
+        let mut commit = lock(&self.commit);
+        self.commit_locked(&mut commit, |_| ())
+    }
+
+    /// The commit protocol (docs/design.md): under the writer mutex, `before` may append, the
+    /// Commit record closes the open commit and DIRTY becomes TOWRITE; then, without the writer
+    /// mutex, the tagged runs are flushed and fenced once.
+    fn commit_locked(&self, commit: &mut CommitState, before: impl FnOnce(&mut Writer)) -> Result<(), Error> {
+        self.check_writable()?;
+        let appended = {
+            let mut writer = lock(&self.writer);
+            before(&mut writer);
+            if writer.head.records_in_open_commit > 0 {
+                let needed = writer.head.segments_needed(std::iter::empty());
+                writer.head.ensure_capacity(&self.medium, needed)?;
+                commit.last_commit_seq = writer.head.close_commit(&self.medium, &self.dirty);
+                commit.last_commit_end = writer.head.offset;
+                self.counters.commits_total.fetch_add(1, Ordering::Relaxed);
+            }
+            self.dirty.tag();
+            writer.batches_appended
+        };
+        self.writeback()?;
+        self.durable_batches.fetch_max(appended, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Tags and flushes whatever is dirty (superblock and recovery writes). Commit mutex held
+    /// by the caller or the engine not shared yet.
+    fn flush_tagged(&self) -> Result<(), Error> {
+        self.dirty.tag();
+        self.writeback()
+    }
+
+    /// Writes back every TOWRITE run, then one fence. A failure poisons the handle.
+    fn writeback(&self) -> Result<(), Error> {
+        let runs = self.dirty.writeback(self.medium.granularity());
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let result = self.medium.flush(&runs).and_then(|()| self.medium.fence());
+        if result.is_err() {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    /// The current value of `key`.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Error> {
+        match self.index.get(key) {
+            None => Ok(None),
+            Some(offset) => self.value_at(offset).map(Some),
+        }
+    }
+
+    /// The value of the published record at `offset`.
+    pub(crate) fn value_at(&self, offset: u64) -> Result<Bytes, Error> {
+        let header = access::published_header(&self.medium, offset)?;
+        if header.kind != Kind::Put {
+            return Err(Error::corruption(offset, "index points at a record that is not a put"));
+        }
+        if self.options.verify_checksums_on_read {
+            access::verify_published(&self.medium, offset, &header)?;
+        }
+        Ok(access::published_value(&self.medium, offset, &header))
+    }
+
+    /// Commits, then records a clean shutdown in the superblock.
+    pub(crate) fn close(&self) -> Result<(), Error> {
+        self.check_writable()?;
+        let mut commit = lock(&self.commit);
+        self.commit_locked(&mut commit, |_| ())?;
+        commit.superblock = Superblock {
+            update_seq: commit.superblock.update_seq + 1,
+            clean: true,
+            clean_commit_seq: commit.last_commit_seq,
+            clean_end_offset: commit.last_commit_end,
+            ..commit.superblock
+        };
+        let offset = access::write_superblock(&self.medium, &commit.superblock);
+        self.dirty.mark(offset, superblock::SLOT_BYTES as u64);
+        self.flush_tagged()
+    }
+
+    /// The log head's offset and segment (for stats).
+    pub(crate) fn head_position(&self) -> (u64, u64) {
+        let writer = lock(&self.writer);
+        (writer.head.offset, writer.head.segment_index)
+    }
+
+    /// Whether an earlier flush failed.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+}
+
+fn random_uuid() -> Result<[u8; 16], Error> {
+    let mut uuid = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut file| std::io::Read::read_exact(&mut file, &mut uuid))?;
+    Ok(uuid)
+}

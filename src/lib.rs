@@ -1,0 +1,43 @@
+//! # daxkv
+//!
+//! An embedded persistent key-value store for byte-addressable storage. One data file is mapped
+//! (with `MAP_SYNC` on a DAX filesystem, plain `MAP_SHARED` otherwise); records are copied
+//! straight into the mapping; a dirty-range radix index with the kernel's PTE/PMD entries and
+//! DIRTY/TOWRITE tags records what was written; a commit flushes exactly the tagged ranges —
+//! `msync` on page-cache files, CLWB/CLFLUSHOPT plus one SFENCE on DAX — and fences once.
+//!
+//! ```no_run
+//! use daxkv::{Db, Options};
+//! let db = Db::open("/tmp/example.db", Options::default())?;
+//! db.put(b"hello", b"world")?;               // durable when it returns (Immediate)
+//! assert_eq!(db.get(b"hello")?.as_deref(), Some(&b"world"[..]));
+//! db.close()?;
+//! # Ok::<(), daxkv::Error>(())
+//! ```
+//!
+//! Layers: [`Db`] (API) → `engine` (write path, group commit) → `log` (records, superblock),
+//! `recovery`, `index` (ordered key index), [`dirty`] (the dirty-range radix index) →
+//! [`media`] (mapping and flushing; the only home of `unsafe`). See docs/design.md.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod batch;
+mod db;
+pub mod dirty;
+mod engine;
+mod error;
+mod index;
+mod layout;
+mod log;
+pub mod media;
+mod options;
+mod recovery;
+mod stats;
+
+pub use batch::WriteBatch;
+pub use bytes::Bytes;
+pub use db::{Db, Iter};
+pub use error::Error;
+pub use options::{Durability, FlushModel, MsyncShape, Options};
+pub use recovery::RecoveryReport;
+pub use stats::Stats;

@@ -1,0 +1,83 @@
+//! The log's only doors into the mapping: append a record, read a published record, read the
+//! file during recovery, zero a tail. Each states why the medium's `unsafe` contract holds.
+//!
+//! The invariant all of them rest on (docs/design.md, "Concurrency"):
+//! - bytes at or after the write head are *unpublished*: no index entry points there and
+//!   no reader reads them; only the thread holding the writer mutex writes them;
+//! - bytes before the head that hold a record reachable from the index are *published* and
+//!   never written again while the store is open (the log is append-only);
+//! - recovery runs before the engine is shared with any other thread.
+
+use bytes::Bytes;
+
+use super::record::{self, Header, Kind};
+use crate::error::Error;
+use crate::layout::RECORD_HEADER_BYTES;
+use crate::media::Medium;
+
+/// Writes one record at `offset` (at or past the write head). Writer mutex held by the caller.
+pub(crate) fn append_record<M: Medium>(medium: &M, offset: u64, kind: Kind, key: &[u8], value: &[u8], commit_seq: u64, generation: u64) {
+    let header = Header { kind, key_len: key.len() as u32, value_len: value.len() as u32, commit_seq, generation };
+    let encoded = header.encode(key, value);
+    let key_at = offset + RECORD_HEADER_BYTES as u64;
+    // SAFETY: [offset, offset + record bytes) is at or past the write head, so it is unpublished:
+    // no reader can hold a slice of it, and the caller holds the writer mutex, so no other
+    // thread writes it (see the module docs).
+    unsafe {
+        medium.write(offset, &encoded);
+        medium.write(key_at, key);
+        medium.write(key_at + key.len() as u64, value);
+    }
+}
+
+/// The header of the published record at `offset`.
+pub(crate) fn published_header<M: Medium>(medium: &M, offset: u64) -> Result<Header, Error> {
+    // SAFETY: `offset` came from the index, so it names a published record: never written while
+    // the store is open.
+    let bytes = unsafe { medium.bytes(offset, RECORD_HEADER_BYTES) };
+    Header::decode_unchecked(bytes).ok_or_else(|| Error::corruption(offset, "index points at an invalid record header"))
+}
+
+/// Key and value of the published record at `offset` (header already decoded).
+pub(crate) fn published_value<M: Medium>(medium: &M, offset: u64, header: &Header) -> Bytes {
+    let value_at = offset + RECORD_HEADER_BYTES as u64 + u64::from(header.key_len);
+    // SAFETY: as in `published_header`; the value lies inside the same published record.
+    unsafe { medium.value(value_at, header.value_len as usize) }
+}
+
+/// Verifies the checksum of the published record at `offset`.
+pub(crate) fn verify_published<M: Medium>(medium: &M, offset: u64, header: &Header) -> Result<(), Error> {
+    // SAFETY: as in `published_header`; the record's extent was written before publication.
+    let bytes = unsafe { medium.bytes(offset, header.record_bytes() as usize) };
+    record::parse(bytes).map(|_| ()).ok_or_else(|| Error::corruption(offset, "record checksum mismatch on read"))
+}
+
+/// Runs `with` on the bytes `[offset, end)` during recovery or `check` (single-threaded, nothing
+/// published yet, no writer).
+pub(crate) fn with_recovery_bytes<M: Medium, T>(medium: &M, offset: u64, end: u64, with: impl FnOnce(&[u8]) -> T) -> T {
+    // SAFETY: recovery runs before the engine is shared; no thread writes the mapping meanwhile.
+    let bytes = unsafe { medium.bytes(offset, (end - offset) as usize) };
+    with(bytes)
+}
+
+/// Zeroes `[offset, end)` during recovery (the discarded tail). Returns whether anything was
+/// non-zero (and so written).
+pub(crate) fn zero_recovery_range<M: Medium>(medium: &M, offset: u64, end: u64) -> bool {
+    let dirty = with_recovery_bytes(medium, offset, end, |bytes| bytes.iter().any(|&byte| byte != 0));
+    if dirty {
+        let zeros = vec![0u8; (end - offset) as usize];
+        // SAFETY: recovery is single-threaded and the range lies past every published record.
+        unsafe { medium.write(offset, &zeros) };
+    }
+    dirty
+}
+
+/// Writes a superblock slot. The superblock page is read only at open, before the engine is
+/// shared, and written only under the commit mutex.
+pub(crate) fn write_superblock<M: Medium>(medium: &M, superblock: &super::superblock::Superblock) -> u64 {
+    let offset = superblock.slot_offset();
+    // SAFETY: no reader ever holds a slice of the superblock page after open (see above), and
+    // the caller holds the commit mutex, the only writer of this page.
+    unsafe { medium.write(offset, &superblock.encode()) };
+    offset
+}

@@ -1,0 +1,334 @@
+//! The real medium: one data file mapped into a reserved [`Region`].
+//!
+//! Open: `O_RDWR|O_CREAT`, an exclusive non-blocking `flock` (a second opener gets
+//! [`Error::Locked`]), then every mapping is tried as `MAP_SHARED_VALIDATE | MAP_SYNC` first and
+//! falls back to `MAP_SHARED` on EOPNOTSUPP/EINVAL. The outcome picks the default flush model.
+//!
+//! Growth (`grow`): `fallocate` reserves the blocks (ENOSPC surfaces here), `pwrite` of zeros
+//! turns them into written extents (so a later msync never pays a journal commit for converting
+//! unwritten extents or filling holes), `fdatasync` makes size and blocks durable. On a page-cache
+//! file the new range is then evicted (`POSIX_FADV_DONTNEED`) and read back as 4 KiB folios
+//! (`POSIX_FADV_WILLNEED` readahead allocates order-0 folios), the mapping is advised
+//! `MADV_RANDOM` before any fault and populated read-only (`MADV_POPULATE_READ`). The first store
+//! to each page is then a write-protect fault on a 4 KiB folio, and msync writes back exactly
+//! the dirty 4 KiB pages instead of whole large folios (machine-limits.md).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+use super::cpu::{self, LineFlushInstruction};
+use super::{Granularity, Medium, MediumCounters, Region, Run};
+use crate::error::Error;
+use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
+use crate::options::{FlushModel, MsyncShape, Options};
+
+const MADV_POPULATE_READ: libc::c_int = 22;
+/// Values at least this long are returned zero-copy (a `Bytes` that keeps the mapping alive).
+const ZERO_COPY_MIN_BYTES: usize = 16 * 1024;
+
+/// A mapped data file. See the module docs.
+#[derive(Debug)]
+pub struct FileMedium {
+    file: File,
+    region: Arc<Region>,
+    file_bytes_at_open: u64,
+    mapped_bytes: AtomicU64,
+    map_sync: bool,
+    model: FlushModel,
+    line_flush: LineFlushInstruction,
+    msync_shape: MsyncShape,
+    grow_lock: Mutex<()>,
+    flush_syscalls_total: AtomicU64,
+    line_flushes_total: AtomicU64,
+    fences_total: AtomicU64,
+    grows_total: AtomicU64,
+}
+
+impl FileMedium {
+    /// Opens (creating if missing) and locks the file at `path`; maps nothing yet.
+    pub fn open(path: &Path, options: &Options) -> Result<FileMedium, Error> {
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(Error::Io(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")));
+        }
+        lock_exclusive(&file)?;
+        let file_bytes_at_open = file.metadata()?.len();
+        let region = Arc::new(Region::reserve(options.max_file_bytes)?);
+        let map_sync = options.try_map_sync && probe_map_sync(&file, &region)?;
+        let model = options.flush.unwrap_or(if map_sync { FlushModel::CacheLine } else { FlushModel::Msync });
+        Ok(FileMedium {
+            file,
+            region,
+            file_bytes_at_open,
+            mapped_bytes: AtomicU64::new(0),
+            map_sync,
+            model,
+            line_flush: cpu::detect(),
+            msync_shape: options.msync_shape,
+            grow_lock: Mutex::new(()),
+            flush_syscalls_total: AtomicU64::new(0),
+            line_flushes_total: AtomicU64::new(0),
+            fences_total: AtomicU64::new(0),
+            grows_total: AtomicU64::new(0),
+        })
+    }
+
+    /// The line-flush instruction the CacheLine model uses on this CPU.
+    pub fn line_flush_instruction(&self) -> LineFlushInstruction {
+        self.line_flush
+    }
+
+    fn map_range(&self, offset: u64, len: u64) -> Result<(), Error> {
+        self.region.map_file(offset, len, self.file.as_raw_fd(), self.map_sync)?;
+        if !self.map_sync {
+            // Before any fault: no fault-around/readahead, so faults install 4 KiB folios.
+            self.region.advise(offset, len, libc::MADV_RANDOM)?;
+        }
+        // Map the pages read-only now (minor faults later become write-protect faults only).
+        // Old kernels lack MADV_POPULATE_READ (EINVAL): then pages fault in on first use.
+        let _ = self.region.advise(offset, len, MADV_POPULATE_READ);
+        self.mapped_bytes.store(offset + len, Ordering::Release);
+        Ok(())
+    }
+
+    /// Zero-fills `[from, to)` with written blocks and makes them durable; see the module docs.
+    fn zero_fill(&self, from: u64, to: u64) -> Result<(), Error> {
+        allocate(&self.file, from, to - from)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut offset = from;
+        while offset < to {
+            let chunk = (to - offset).min(zeros.len() as u64) as usize;
+            self.file.write_all_at(&zeros[..chunk], offset)?;
+            offset += chunk as u64;
+        }
+        self.file.sync_data()?;
+        if !self.map_sync {
+            advise_file(&self.file, from, to - from, libc::POSIX_FADV_DONTNEED);
+            advise_file(&self.file, from, to - from, libc::POSIX_FADV_WILLNEED);
+        }
+        Ok(())
+    }
+
+    fn msync_runs(&self, runs: &[Run]) -> Result<(), Error> {
+        match self.msync_shape {
+            MsyncShape::Hull => {
+                let start = runs[0].offset;
+                let end = runs[runs.len() - 1].end();
+                self.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
+                self.region.msync(start, end - start)?;
+            }
+            MsyncShape::RangesThenFdatasync => {
+                for run in runs {
+                    self.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
+                    // SAFETY: plain system call on our own descriptor; no memory is passed.
+                    let result = unsafe {
+                        libc::sync_file_range(
+                            self.file.as_raw_fd(),
+                            run.offset as libc::off64_t,
+                            run.len as libc::off64_t,
+                            libc::SYNC_FILE_RANGE_WRITE,
+                        )
+                    };
+                    if result != 0 {
+                        return Err(io::Error::last_os_error().into());
+                    }
+                }
+                self.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
+                self.file.sync_data()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Medium for FileMedium {
+    fn file_bytes(&self) -> u64 {
+        self.file_bytes_at_open
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Error> {
+        Ok(self.file.read_at(buf, offset)?)
+    }
+
+    fn map_existing(&self, len: u64) -> Result<(), Error> {
+        assert!(len % SEGMENT_BYTES == 0 && len <= self.file_bytes_at_open && len > 0);
+        if len > self.region.reserved_bytes() {
+            return Err(Error::InvalidOptions(format!(
+                "the file is {len} bytes, larger than max_file_bytes ({})",
+                self.region.reserved_bytes()
+            )));
+        }
+        let _guard = self.grow_lock.lock().unwrap_or_else(|poison| poison.into_inner());
+        self.map_range(0, len)
+    }
+
+    fn mapped_bytes(&self) -> u64 {
+        self.mapped_bytes.load(Ordering::Acquire)
+    }
+
+    fn grow(&self, new_len: u64) -> Result<(), Error> {
+        let _guard = self.grow_lock.lock().unwrap_or_else(|poison| poison.into_inner());
+        let old_len = self.mapped_bytes();
+        assert!(new_len > old_len && new_len % SEGMENT_BYTES == 0);
+        if new_len > self.region.reserved_bytes() {
+            return Err(Error::NoSpace);
+        }
+        self.zero_fill(old_len, new_len)?;
+        self.grows_total.fetch_add(1, Ordering::Relaxed);
+        self.map_range(old_len, new_len - old_len)
+    }
+
+    unsafe fn bytes(&self, offset: u64, len: usize) -> &[u8] {
+        assert!(offset + len as u64 <= self.mapped_bytes(), "read past the mapping");
+        // SAFETY: the range is mapped (checked) for as long as `self` (the region lives as long
+        // as the medium); the caller guarantees no concurrent writer.
+        unsafe { std::slice::from_raw_parts(self.region.ptr(offset), len) }
+    }
+
+    unsafe fn write(&self, offset: u64, data: &[u8]) {
+        assert!(offset + data.len() as u64 <= self.mapped_bytes(), "write past the mapping");
+        // SAFETY: the destination is mapped read-write (checked) and, by the caller's contract,
+        // nobody else touches it during the copy; source and destination cannot overlap because
+        // `data` is not borrowed from the destination range (which no one may reference now).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.region.ptr(offset), data.len()) };
+    }
+
+    unsafe fn value(&self, offset: u64, len: usize) -> Bytes {
+        if len < ZERO_COPY_MIN_BYTES {
+            // SAFETY: forwarded contract: a published record, never written while open.
+            return Bytes::copy_from_slice(unsafe { self.bytes(offset, len) });
+        }
+        assert!(offset + len as u64 <= self.mapped_bytes(), "read past the mapping");
+        Bytes::from_owner(MappedValue { region: Arc::clone(&self.region), offset, len })
+    }
+
+    fn granularity(&self) -> Granularity {
+        match self.model {
+            FlushModel::CacheLine => Granularity::Line,
+            FlushModel::Msync | FlushModel::None => Granularity::Page,
+        }
+    }
+
+    fn flush(&self, runs: &[Run]) -> Result<(), Error> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        match self.model {
+            FlushModel::None => Ok(()),
+            FlushModel::Msync => self.msync_runs(runs),
+            FlushModel::CacheLine => {
+                let mut lines = 0;
+                for run in runs {
+                    assert!(run.end() <= self.mapped_bytes());
+                    // SAFETY: the run is inside the mapping (checked) which stays mapped while
+                    // `self` lives; line flushes do not modify memory.
+                    lines += unsafe { cpu::flush_lines(self.line_flush, self.region.ptr(run.offset), run.len as usize) };
+                }
+                self.line_flushes_total.fetch_add(lines, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    fn fence(&self) -> Result<(), Error> {
+        if self.model == FlushModel::CacheLine {
+            cpu::store_fence();
+            self.fences_total.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn flush_model(&self) -> FlushModel {
+        self.model
+    }
+
+    fn map_sync(&self) -> bool {
+        self.map_sync
+    }
+
+    fn counters(&self) -> MediumCounters {
+        MediumCounters {
+            flush_syscalls_total: self.flush_syscalls_total.load(Ordering::Relaxed),
+            line_flushes_total: self.line_flushes_total.load(Ordering::Relaxed),
+            fences_total: self.fences_total.load(Ordering::Relaxed),
+            grows_total: self.grows_total.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The owner behind a zero-copy value: keeps the whole mapping alive.
+struct MappedValue {
+    region: Arc<Region>,
+    offset: u64,
+    len: usize,
+}
+
+impl AsRef<[u8]> for MappedValue {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: the range was mapped when this owner was made (asserted in `value`) and the
+        // region stays mapped while this `Arc` lives; the record is published and records are
+        // never written again while any handle exists (append-only log; see docs/design.md).
+        unsafe { std::slice::from_raw_parts(self.region.ptr(self.offset), self.len) }
+    }
+}
+
+fn lock_exclusive(file: &File) -> Result<(), Error> {
+    // SAFETY: plain system call on an open descriptor we own.
+    let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if result == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Err(Error::Locked)
+    } else {
+        Err(error.into())
+    }
+}
+
+/// Whether this file accepts a `MAP_SYNC` mapping, tried in a throw-away region.
+fn probe_map_sync(file: &File, region: &Region) -> Result<bool, Error> {
+    let _ = region;
+    let probe = Region::reserve(SEGMENT_BYTES)?;
+    // A zero-length file cannot be mapped; DAX support is a property of the filesystem, so probe
+    // with a one-page window only when the file has a page, else assume the answer of the
+    // filesystem by temporarily extending: avoided here, the probe maps page 0 after growth.
+    if file.metadata()?.len() < PAGE_BYTES {
+        allocate(file, 0, SEGMENT_BYTES)?;
+    }
+    match probe.map_file(0, PAGE_BYTES, file.as_raw_fd(), true) {
+        Ok(()) => Ok(true),
+        Err(error) if matches!(error.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn allocate(file: &File, offset: u64, len: u64) -> Result<(), Error> {
+    // SAFETY: plain system call on our own descriptor.
+    let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset as libc::off_t, len as libc::off_t) };
+    if result == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::EOPNOTSUPP) {
+        // No fallocate here: extend the size; the zero pwrite that follows allocates the blocks.
+        let end = offset + len;
+        if file.metadata()?.len() < end {
+            file.set_len(end)?;
+        }
+        return Ok(());
+    }
+    Err(error.into())
+}
+
+fn advise_file(file: &File, offset: u64, len: u64, advice: libc::c_int) {
+    // SAFETY: plain system call on our own descriptor; advice only affects caching.
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t, advice) };
+}

@@ -1,0 +1,120 @@
+//! The medium: where the store's bytes live and how they are made durable.
+//!
+//! The engine is generic over [`Medium`]: store bytes at an offset, read them back, grow, flush a
+//! set of runs, fence. [`FileMedium`] is the real one (a mapped file); the crash simulator
+//! (`sim`, behind the feature of that name) plugs in a recording medium. Generic, not dynamic:
+//! the real medium pays nothing for the seam.
+//!
+//! All `unsafe` code of the crate lives under this module (mapping, flushing) plus the
+//! epoch-managed node table of the dirty index.
+
+mod cpu;
+mod file;
+mod region;
+
+pub use cpu::LineFlushInstruction;
+pub use file::FileMedium;
+pub(crate) use region::Region;
+
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::options::FlushModel;
+
+/// The finest unit a medium's flush works in; the dirty index emits runs aligned to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    /// 64-byte cache lines (CLWB-style flushing).
+    Line,
+    /// 4 KiB pages (msync-style flushing).
+    Page,
+}
+
+/// A byte range to flush: `[offset, offset + len)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// First byte.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+impl Run {
+    /// One past the last byte.
+    pub fn end(&self) -> u64 {
+        self.offset + self.len
+    }
+}
+
+/// Counters a medium keeps about its flushing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MediumCounters {
+    /// System calls issued to flush (msync, sync_file_range, fdatasync).
+    pub flush_syscalls_total: u64,
+    /// Cache-line flush instructions issued.
+    pub line_flushes_total: u64,
+    /// Store fences issued.
+    pub fences_total: u64,
+    /// Times the file grew.
+    pub grows_total: u64,
+}
+
+/// The seam between the engine and its storage. See the module docs.
+pub trait Medium: Send + Sync + 'static {
+    /// Size of the file (or image) before anything was mapped: what open-time checks look at.
+    fn file_bytes(&self) -> u64;
+
+    /// Reads from the file without the mapping (for checking foreign or truncated files safely).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Error>;
+
+    /// Maps the first `len` bytes of the existing file (a multiple of 2 MiB, at most `file_bytes`).
+    fn map_existing(&self, len: u64) -> Result<(), Error>;
+
+    /// Bytes mapped: reads and writes must stay below this.
+    fn mapped_bytes(&self) -> u64;
+
+    /// Grows the file to `new_len`, zero-filled by really writing the new space and making it
+    /// durable, then maps it. A full disk is [`Error::NoSpace`] here, never a fault later.
+    fn grow(&self, new_len: u64) -> Result<(), Error>;
+
+    /// The mapped bytes `[offset, offset + len)`.
+    ///
+    /// # Safety
+    /// No thread may write any of these bytes while the returned slice is alive.
+    unsafe fn bytes(&self, offset: u64, len: usize) -> &[u8];
+
+    /// Stores `data` at `offset` (the store may reach the media at any later time, or not).
+    ///
+    /// # Safety
+    /// No other thread may read or write `[offset, offset + data.len())` during the call.
+    unsafe fn write(&self, offset: u64, data: &[u8]);
+
+    /// A value's bytes as [`Bytes`]; zero-copy where the medium can keep the bytes alive.
+    ///
+    /// # Safety
+    /// The range must hold a published record that no thread writes while the store is open.
+    unsafe fn value(&self, offset: u64, len: usize) -> Bytes;
+
+    /// The unit the flush works in.
+    fn granularity(&self) -> Granularity;
+
+    /// Starts (or, for msync, completes) the write-back of `runs`, in address order, disjoint.
+    fn flush(&self, runs: &[Run]) -> Result<(), Error>;
+
+    /// Orders every earlier flush before everything after: after it returns, flushed runs are durable.
+    fn fence(&self) -> Result<(), Error>;
+
+    /// The flush model in force.
+    fn flush_model(&self) -> FlushModel;
+
+    /// Whether the mapping was made with `MAP_SYNC`.
+    fn map_sync(&self) -> bool;
+
+    /// Flush counters.
+    fn counters(&self) -> MediumCounters;
+}
+
+/// The line-flush instruction the CacheLine model uses on this CPU.
+pub fn line_flush_instruction() -> LineFlushInstruction {
+    cpu::detect()
+}

@@ -1,0 +1,142 @@
+//! Open-time configuration.
+
+use crate::error::Error;
+use crate::layout::{RECORD_HEADER_BYTES, SEGMENT_BYTES, SEGMENT_RESERVED_BYTES};
+
+/// When a write is durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `put`/`delete`/`write` return after their commit is durable. Concurrent writers share one
+    /// writeback (group commit).
+    #[default]
+    Immediate,
+    /// Writes are visible at once and durable at the next [`Db::sync`](crate::Db::sync) (or close).
+    Deferred,
+}
+
+/// How a commit makes its tagged ranges durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushModel {
+    /// `msync(MS_SYNC)` of the tagged pages: the page-cache (non-DAX) path.
+    Msync,
+    /// CLWB (else CLFLUSHOPT, else CLFLUSH) per written cache line, then one SFENCE: the DAX path,
+    /// durable only when the mapping was made with `MAP_SYNC`.
+    CacheLine,
+    /// No flushing at all: nothing is durable before the OS writes pages back by itself.
+    /// For benchmarks of everything but durability.
+    None,
+}
+
+/// How the `Msync` flusher issues its system calls for one commit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MsyncShape {
+    /// One `msync` over the hull of all tagged runs (clean pages between runs cost nothing).
+    #[default]
+    Hull,
+    /// `sync_file_range(WRITE)` per tagged run, then one `fdatasync`.
+    RangesThenFdatasync,
+}
+
+/// Options for [`Db::open`](crate::Db::open). Builder style: `Options::default().durability(..)`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub(crate) durability: Durability,
+    pub(crate) flush: Option<FlushModel>,
+    pub(crate) msync_shape: MsyncShape,
+    pub(crate) max_key_bytes: usize,
+    pub(crate) max_value_bytes: usize,
+    pub(crate) max_file_bytes: u64,
+    pub(crate) try_map_sync: bool,
+    pub(crate) verify_checksums_on_read: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Immediate,
+            flush: None,
+            msync_shape: MsyncShape::Hull,
+            max_key_bytes: 64 * 1024,
+            max_value_bytes: 1024 * 1024,
+            max_file_bytes: 256 << 30,
+            try_map_sync: true,
+            verify_checksums_on_read: false,
+        }
+    }
+}
+
+impl Options {
+    /// Default durability of `put`, `delete` and `write`.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Force a flush model. Default: `CacheLine` when the `MAP_SYNC` mapping succeeded, `Msync` otherwise.
+    pub fn flush(mut self, model: FlushModel) -> Self {
+        self.flush = Some(model);
+        self
+    }
+
+    /// System-call shape of the `Msync` flusher.
+    pub fn msync_shape(mut self, shape: MsyncShape) -> Self {
+        self.msync_shape = shape;
+        self
+    }
+
+    /// Longest key accepted (default 64 KiB).
+    pub fn max_key_bytes(mut self, bytes: usize) -> Self {
+        self.max_key_bytes = bytes;
+        self
+    }
+
+    /// Longest value accepted (default 1 MiB).
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_value_bytes = bytes;
+        self
+    }
+
+    /// Largest the data file may grow (default 256 GiB); growth past it is [`Error::NoSpace`].
+    /// Also the size of the virtual address range reserved at open.
+    pub fn max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    /// Try `MAP_SHARED_VALIDATE | MAP_SYNC` first (default true).
+    pub fn try_map_sync(mut self, enabled: bool) -> Self {
+        self.try_map_sync = enabled;
+        self
+    }
+
+    /// Verify the record checksum on every read (default false: records are verified at
+    /// recovery and written by this process).
+    pub fn verify_checksums_on_read(mut self, enabled: bool) -> Self {
+        self.verify_checksums_on_read = enabled;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let payload_max = SEGMENT_BYTES - SEGMENT_RESERVED_BYTES - RECORD_HEADER_BYTES as u64;
+        if self.max_key_bytes == 0 {
+            return Err(Error::InvalidOptions("max_key_bytes must be at least 1".into()));
+        }
+        if (self.max_key_bytes as u64).saturating_add(self.max_value_bytes as u64) > payload_max {
+            return Err(Error::InvalidOptions(format!(
+                "max_key_bytes + max_value_bytes must be at most {payload_max} (one record fits in a 2 MiB segment)"
+            )));
+        }
+        if self.max_file_bytes < 2 * SEGMENT_BYTES || self.max_file_bytes % SEGMENT_BYTES != 0 {
+            return Err(Error::InvalidOptions(format!(
+                "max_file_bytes must be a multiple of {SEGMENT_BYTES} and at least two segments"
+            )));
+        }
+        if self.max_file_bytes > 1 << 46 {
+            return Err(Error::InvalidOptions("max_file_bytes must be at most 64 TiB".into()));
+        }
+        if self.flush == Some(FlushModel::CacheLine) && !cfg!(target_arch = "x86_64") {
+            return Err(Error::InvalidOptions("the CacheLine flusher needs x86_64".into()));
+        }
+        Ok(())
+    }
+}
