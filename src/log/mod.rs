@@ -125,6 +125,11 @@ impl Head {
     /// Appends the Commit record closing the open commit; returns its sequence number.
     pub(crate) fn close_commit<M: Medium>(&mut self, medium: &M, dirty: &DirtyIndex) -> u64 {
         assert!(self.records_in_open_commit > 0, "a commit needs records");
+        // Advance first when the Commit record does not fit: the Seal and SegmentHead that the
+        // advance writes belong to this commit and must be in its count.
+        if self.offset + PAIR_RECORD_BYTES > segment_limit(self.segment_index) {
+            self.advance(medium, dirty);
+        }
         let seq = self.open_commit_seq;
         let payload = pair_payload(self.records_in_open_commit, self.open_commit_first);
         self.append(medium, dirty, Kind::Commit, &[], &payload);
