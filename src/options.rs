@@ -48,6 +48,7 @@ pub struct Options {
     pub(crate) max_file_bytes: u64,
     pub(crate) try_map_sync: bool,
     pub(crate) verify_checksums_on_read: bool,
+    pub(crate) prepare_page_cache: bool,
 }
 
 impl Default for Options {
@@ -61,6 +62,7 @@ impl Default for Options {
             max_file_bytes: 256 << 30,
             try_map_sync: true,
             verify_checksums_on_read: false,
+            prepare_page_cache: true,
         }
     }
 }
@@ -113,6 +115,15 @@ impl Options {
     /// recovery and written by this process).
     pub fn verify_checksums_on_read(mut self, enabled: bool) -> Self {
         self.verify_checksums_on_read = enabled;
+        self
+    }
+
+    /// Prepare page-cache files for 4 KiB write-back (default true): after zero-filling new
+    /// space, evict it and read it back as 4 KiB folios, and advise the mapping `MADV_RANDOM`
+    /// before any fault. Off, msync of one dirty page may write back a whole large folio (up to
+    /// 2 MiB) on kernels with large folios. Exists to measure that difference.
+    pub fn prepare_page_cache(mut self, enabled: bool) -> Self {
+        self.prepare_page_cache = enabled;
         self
     }
 

@@ -44,6 +44,7 @@ pub struct FileMedium {
     model: FlushModel,
     line_flush: LineFlushInstruction,
     msync_shape: MsyncShape,
+    prepare_page_cache: bool,
     grow_lock: Mutex<()>,
     flush_syscalls_total: AtomicU64,
     line_flushes_total: AtomicU64,
@@ -72,6 +73,7 @@ impl FileMedium {
             model,
             line_flush: cpu::detect(),
             msync_shape: options.msync_shape,
+            prepare_page_cache: options.prepare_page_cache && !map_sync,
             grow_lock: Mutex::new(()),
             flush_syscalls_total: AtomicU64::new(0),
             line_flushes_total: AtomicU64::new(0),
@@ -87,7 +89,7 @@ impl FileMedium {
 
     fn map_range(&self, offset: u64, len: u64) -> Result<(), Error> {
         self.region.map_file(offset, len, self.file.as_raw_fd(), self.map_sync)?;
-        if !self.map_sync {
+        if self.prepare_page_cache {
             // Before any fault: no fault-around/readahead, so faults install 4 KiB folios.
             self.region.advise(offset, len, libc::MADV_RANDOM)?;
         }
@@ -109,7 +111,7 @@ impl FileMedium {
             offset += chunk as u64;
         }
         self.file.sync_data()?;
-        if !self.map_sync {
+        if self.prepare_page_cache {
             advise_file(&self.file, from, to - from, libc::POSIX_FADV_DONTNEED);
             advise_file(&self.file, from, to - from, libc::POSIX_FADV_WILLNEED);
         }
@@ -260,6 +262,15 @@ impl Medium for FileMedium {
             fences_total: self.fences_total.load(Ordering::Relaxed),
             grows_total: self.grows_total.load(Ordering::Relaxed),
         }
+    }
+}
+
+impl Drop for FileMedium {
+    fn drop(&mut self) {
+        // A mapping keeps the open file description alive, and with it the flock, for as long as
+        // any zero-copy value holds the region. Closing the store must release the lock now.
+        // SAFETY: plain system call on our own descriptor.
+        unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
     }
 }
 

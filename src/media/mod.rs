@@ -10,6 +10,7 @@
 
 mod cpu;
 mod file;
+pub mod floor;
 mod region;
 
 pub use cpu::LineFlushInstruction;
