@@ -148,6 +148,11 @@ impl<M: Medium> Db<M> {
         &self.engine.medium
     }
 
+    /// Drops the handle as a crash would: no commit, no clean-shutdown record.
+    pub fn abandon(mut self) {
+        self.closed = true;
+    }
+
     /// Commits and records a clean shutdown; after it, recovery checks that the log ends
     /// exactly where it ended here. Dropping a `Db` does the same, ignoring errors.
     pub fn close(mut self) -> Result<(), Error> {

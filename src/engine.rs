@@ -100,7 +100,7 @@ impl<M: Medium> Engine<M> {
     /// before it leaves an all-zero superblock page, which open formats again).
     fn format(medium: M, options: Options) -> Result<Engine<M>, Error> {
         medium.grow(SEGMENT_BYTES)?;
-        let superblock = Superblock::new(random_uuid()?);
+        let superblock = Superblock::new(medium.new_store_uuid()?);
         let head = Head {
             segment_index: 0,
             generation: 1,
@@ -115,9 +115,14 @@ impl<M: Medium> Engine<M> {
         {
             let mut commit = lock(&engine.commit);
             engine.commit_locked(&mut commit, |writer| writer.head.write_segment_head(&engine.medium, &engine.dirty))?;
-            let offset = access::write_superblock(&engine.medium, &commit.superblock);
-            engine.dirty.mark(offset, superblock::SLOT_BYTES as u64);
-            engine.flush_tagged()?;
+            // Slot 0, durable, then slot 1: see `superblock::decode` for why the order matters.
+            for _ in 0..2 {
+                let offset = access::write_superblock(&engine.medium, &commit.superblock);
+                engine.dirty.mark(offset, superblock::SLOT_BYTES as u64);
+                engine.flush_tagged()?;
+                commit.superblock.update_seq += 1;
+            }
+            commit.superblock.update_seq -= 1;
         }
         Ok(engine)
     }
@@ -248,9 +253,19 @@ impl<M: Medium> Engine<M> {
             self.dirty.tag();
             writer.batches_appended
         };
-        self.writeback()?;
+        self.writeback_commit(commit.last_commit_end)?;
         self.durable_batches.fetch_max(appended, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// The writeback of a commit whose Commit record ends at `commit_end`.
+    fn writeback_commit(&self, commit_end: u64) -> Result<(), Error> {
+        #[cfg(feature = "planted-bugs")]
+        if let Some(bug) = self.options.planted_bug {
+            return crate::sim::bugs::writeback(self, bug, commit_end);
+        }
+        let _ = commit_end;
+        self.writeback()
     }
 
     /// Tags and flushes whatever is dirty (superblock and recovery writes). Commit mutex held
@@ -266,7 +281,10 @@ impl<M: Medium> Engine<M> {
         if runs.is_empty() {
             return Ok(());
         }
-        let result = self.medium.flush(&runs).and_then(|()| self.medium.fence());
+        self.poison_on_error(self.medium.flush(&runs).and_then(|()| self.medium.fence()))
+    }
+
+    pub(crate) fn poison_on_error(&self, result: Result<(), Error>) -> Result<(), Error> {
         if result.is_err() {
             self.poisoned.store(true, Ordering::Release);
         }
@@ -320,10 +338,4 @@ impl<M: Medium> Engine<M> {
     pub(crate) fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
     }
-}
-
-fn random_uuid() -> Result<[u8; 16], Error> {
-    let mut uuid = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut file| std::io::Read::read_exact(&mut file, &mut uuid))?;
-    Ok(uuid)
 }

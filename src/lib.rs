@@ -32,6 +32,8 @@ mod log;
 pub mod media;
 mod options;
 mod recovery;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod stats;
 
 pub use batch::WriteBatch;

@@ -49,6 +49,8 @@ pub struct Options {
     pub(crate) try_map_sync: bool,
     pub(crate) verify_checksums_on_read: bool,
     pub(crate) prepare_page_cache: bool,
+    #[cfg(feature = "planted-bugs")]
+    pub(crate) planted_bug: Option<crate::sim::PlantedBug>,
 }
 
 impl Default for Options {
@@ -63,6 +65,8 @@ impl Default for Options {
             try_map_sync: true,
             verify_checksums_on_read: false,
             prepare_page_cache: true,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
         }
     }
 }
@@ -124,6 +128,13 @@ impl Options {
     /// 2 MiB) on kernels with large folios. Exists to measure that difference.
     pub fn prepare_page_cache(mut self, enabled: bool) -> Self {
         self.prepare_page_cache = enabled;
+        self
+    }
+
+    /// Plants a deliberate commit-protocol bug (to prove the crash checker finds it).
+    #[cfg(feature = "planted-bugs")]
+    pub fn planted_bug(mut self, bug: Option<crate::sim::PlantedBug>) -> Self {
+        self.planted_bug = bug;
         self
     }
 

@@ -105,6 +105,7 @@ impl Header {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Record<'a> {
     pub(crate) header: Header,
+    #[cfg_attr(not(test), expect(dead_code, reason = "recovery reads keys by offset; tests check the parse"))]
     pub(crate) key: &'a [u8],
     pub(crate) value: &'a [u8],
 }

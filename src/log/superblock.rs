@@ -1,23 +1,25 @@
-//! The superblock: two 128-byte slots at file offsets 0 and 2048, the newer valid one wins.
+//! The superblock: two 64-byte slots at file offsets 0 and 2048, the newer valid one wins.
 //!
 //! ```text
-//! 0   magic "DAXKVSB\0"      8   format_version u32    12  reserved u32
-//! 16  update_seq u64         24  segment_bytes u32     28  page_bytes u32
-//! 32  uuid [16]              48  flags u32 (bit 0: clean shutdown)   52 reserved u32
-//! 56  clean_commit_seq u64   64  clean_end_offset u64  72..124 reserved (zero)
-//! 124 crc32 of bytes 0..124
+//! 0   magic "DAXKVSB\0"     8  format_version u16   10 flags u16 (bit 0: clean shutdown)
+//! 12  segment_shift u8      13 page_shift u8        14 reserved u16
+//! 16  update_seq u64        24 uuid [16]
+//! 40  clean_commit_seq u64  48 clean_end_offset u64 56 reserved u32   60 crc32 of bytes 0..60
 //! ```
 //! Updates alternate slots (`update_seq` odd → slot 1), so a torn superblock write leaves the
-//! previous version intact in the other slot.
+//! previous version intact in the other slot. A slot is exactly one cache line, inside one
+//! 512-byte sector, with the magic in its first word: a torn write can lose the tail of a slot,
+//! never keep the tail without the magic.
 
 use crate::error::Error;
 use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
 
 pub(crate) const MAGIC: [u8; 8] = *b"DAXKVSB\0";
-pub(crate) const FORMAT_VERSION: u32 = 1;
-pub(crate) const SLOT_BYTES: usize = 128;
+pub(crate) const FORMAT_VERSION: u16 = 1;
+pub(crate) const SLOT_BYTES: usize = 64;
 pub(crate) const SLOT_OFFSETS: [u64; 2] = [0, 2048];
-const FLAG_CLEAN: u32 = 1;
+const FLAG_CLEAN: u16 = 1;
+const CRC_AT: usize = 60;
 
 /// The decoded superblock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,16 +49,16 @@ impl Superblock {
     pub(crate) fn encode(&self) -> [u8; SLOT_BYTES] {
         let mut bytes = [0u8; SLOT_BYTES];
         bytes[0..8].copy_from_slice(&MAGIC);
-        bytes[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes[10..12].copy_from_slice(&(if self.clean { FLAG_CLEAN } else { 0 }).to_le_bytes());
+        bytes[12] = SEGMENT_BYTES.trailing_zeros() as u8;
+        bytes[13] = PAGE_BYTES.trailing_zeros() as u8;
         bytes[16..24].copy_from_slice(&self.update_seq.to_le_bytes());
-        bytes[24..28].copy_from_slice(&(SEGMENT_BYTES as u32).to_le_bytes());
-        bytes[28..32].copy_from_slice(&(PAGE_BYTES as u32).to_le_bytes());
-        bytes[32..48].copy_from_slice(&self.uuid);
-        bytes[48..52].copy_from_slice(&(if self.clean { FLAG_CLEAN } else { 0 }).to_le_bytes());
-        bytes[56..64].copy_from_slice(&self.clean_commit_seq.to_le_bytes());
-        bytes[64..72].copy_from_slice(&self.clean_end_offset.to_le_bytes());
-        let crc = crc32fast::hash(&bytes[..124]);
-        bytes[124..128].copy_from_slice(&crc.to_le_bytes());
+        bytes[24..40].copy_from_slice(&self.uuid);
+        bytes[40..48].copy_from_slice(&self.clean_commit_seq.to_le_bytes());
+        bytes[48..56].copy_from_slice(&self.clean_end_offset.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[..CRC_AT]);
+        bytes[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
         bytes
     }
 }
@@ -74,27 +76,30 @@ fn decode_slot(bytes: &[u8], offset: u64) -> SlotState {
     if bytes.len() < SLOT_BYTES || bytes[0..8] != MAGIC {
         return SlotState::Foreign;
     }
-    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let short = |at: usize| u16::from_le_bytes(bytes[at..at + 2].try_into().expect("2 bytes"));
     let long = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-    if word(124) != crc32fast::hash(&bytes[..124]) {
+    let stored_crc = u32::from_le_bytes(bytes[CRC_AT..SLOT_BYTES].try_into().expect("4 bytes"));
+    if stored_crc != crc32fast::hash(&bytes[..CRC_AT]) {
         return SlotState::Damaged(Error::corruption(offset, "superblock checksum mismatch"));
     }
-    if word(8) != FORMAT_VERSION {
-        return SlotState::Damaged(Error::UnsupportedVersion { found: word(8) });
+    if short(8) != FORMAT_VERSION {
+        return SlotState::Damaged(Error::UnsupportedVersion { found: u32::from(short(8)) });
     }
-    if word(24) != SEGMENT_BYTES as u32 || word(28) != PAGE_BYTES as u32 || word(48) & !FLAG_CLEAN != 0 {
+    let geometry_ok = u32::from(bytes[12]) == SEGMENT_BYTES.trailing_zeros() && u32::from(bytes[13]) == PAGE_BYTES.trailing_zeros();
+    if !geometry_ok || short(10) & !FLAG_CLEAN != 0 {
         return SlotState::Damaged(Error::corruption(offset, "superblock geometry or flags invalid"));
     }
     SlotState::Valid(Superblock {
         update_seq: long(16),
-        uuid: bytes[32..48].try_into().expect("16 bytes"),
-        clean: word(48) & FLAG_CLEAN != 0,
-        clean_commit_seq: long(56),
-        clean_end_offset: long(64),
+        uuid: bytes[24..40].try_into().expect("16 bytes"),
+        clean: short(10) & FLAG_CLEAN != 0,
+        clean_commit_seq: long(40),
+        clean_end_offset: long(48),
     })
 }
 
-/// Decodes the superblock page. `Ok(None)`: all zeros (a store whose creation never finished).
+/// Decodes the superblock page. `Ok(None)`: a store whose creation never finished (all zeros,
+/// or a torn first slot beside an unwritten second one).
 pub(crate) fn decode(page: &[u8]) -> Result<Option<Superblock>, Error> {
     let slots = SLOT_OFFSETS.map(|offset| {
         let start = offset as usize;
@@ -109,6 +114,9 @@ pub(crate) fn decode(page: &[u8]) -> Result<Option<Superblock>, Error> {
             Ok(Some(if a.update_seq >= b.update_seq { a } else { b }))
         }
         (SlotState::Valid(one), _) | (_, SlotState::Valid(one)) => Ok(Some(one)),
+        // Creation writes slot 0, makes it durable, then writes slot 1: a damaged slot beside a
+        // never-written one is a creation torn by a crash (nothing was ever acknowledged).
+        (SlotState::Damaged(_), SlotState::Foreign) | (SlotState::Foreign, SlotState::Damaged(_)) => Ok(None),
         (SlotState::Damaged(error), _) | (_, SlotState::Damaged(error)) => Err(error),
         (SlotState::Foreign, SlotState::Foreign) => {
             if page.iter().all(|&byte| byte == 0) { Ok(None) } else { Err(Error::UnknownFormat) }
@@ -135,7 +143,7 @@ mod tests {
         let new = Superblock { update_seq: 1, clean: true, clean_commit_seq: 9, ..old };
         assert_eq!(decode(&page_with(&[old, new])).unwrap(), Some(new));
         let mut torn = page_with(&[old, new]);
-        torn[2048 + 60] ^= 0xff;
+        torn[2048 + 44] ^= 0xff;
         assert_eq!(decode(&torn).unwrap(), Some(old));
     }
 
@@ -143,6 +151,13 @@ mod tests {
     fn zero_page_is_unformatted_and_foreign_bytes_are_unknown() {
         assert_eq!(decode(&[0u8; 4096]).unwrap(), None);
         assert!(matches!(decode(b"hello, not a database"), Err(Error::UnknownFormat)));
+    }
+
+    #[test]
+    fn a_torn_first_slot_beside_an_unwritten_one_is_an_unfinished_creation() {
+        let mut page = page_with(&[Superblock::new([3; 16])]);
+        page[50] ^= 1;
+        assert_eq!(decode(&page).unwrap(), None);
     }
 
     #[test]

@@ -11,10 +11,13 @@
 mod cpu;
 mod file;
 pub mod floor;
+mod heap;
+mod memory;
 mod region;
 
 pub use cpu::LineFlushInstruction;
 pub use file::FileMedium;
+pub use memory::{Event, MemoryMedium};
 pub(crate) use region::Region;
 
 use bytes::Bytes;
@@ -113,6 +116,13 @@ pub trait Medium: Send + Sync + 'static {
 
     /// Flush counters.
     fn counters(&self) -> MediumCounters;
+
+    /// A fresh uuid for a store being created (random; the simulator's is seeded).
+    fn new_store_uuid(&self) -> Result<[u8; 16], Error> {
+        let mut uuid = [0u8; 16];
+        std::fs::File::open("/dev/urandom").and_then(|mut file| std::io::Read::read_exact(&mut file, &mut uuid))?;
+        Ok(uuid)
+    }
 }
 
 /// The line-flush instruction the CacheLine model uses on this CPU.

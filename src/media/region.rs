@@ -87,11 +87,6 @@ impl Region {
         self.map_next(offset, len, flags, fd)
     }
 
-    /// Maps `len` bytes of zeroed anonymous memory at `offset` (the simulator's visible memory).
-    pub(crate) fn map_anonymous(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.map_next(offset, len, libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)
-    }
-
     fn map_next(&self, offset: u64, len: u64, flags: libc::c_int, fd: RawFd) -> io::Result<()> {
         assert!(offset % PAGE_BYTES == 0 && len % PAGE_BYTES == 0 && len > 0);
         if offset.checked_add(len).is_none_or(|end| end > self.reserved_bytes) {

@@ -1,0 +1,321 @@
+//! Crash campaigns: run a seeded workload on the recording medium, then replay its trace and
+//! check every crash image drawn at every crash point against the oracle.
+//!
+//! Per seed: (1) generate and run the workload, recording the trace and the driver's commits;
+//! (2) replay the trace through the persistence model; before every flush and fence (and every
+//! Nth store, if asked) draw crash images with the strategy; (3) for each image: recover a store
+//! from it, compare with the oracle, and for a sample of images recover again from the durable
+//! state recovery left (recovery must be idempotent) and continue writing, then check again.
+
+use super::explore::{draw, Strategy};
+use super::oracle::{apply, describe, Op, Oracle, State};
+use super::persistence::{CrashModel, Fate, Persistence};
+use super::rng::Rng;
+use crate::db::Db;
+use crate::error::Error;
+use crate::media::{Event, MemoryMedium};
+use crate::options::{Durability, Options};
+
+/// Capacity of simulated files.
+const CAPACITY_BYTES: u64 = 64 << 20;
+/// Violations recorded per seed before the seed stops (one is enough to replay).
+const VIOLATIONS_PER_SEED_MAX: usize = 3;
+
+/// What a campaign runs.
+#[derive(Clone, Debug)]
+pub struct CampaignConfig {
+    /// The crash model.
+    pub model: CrashModel,
+    /// Operations per seed.
+    pub ops: usize,
+    /// Image-drawing strategy.
+    pub strategy: Strategy,
+    /// Also crash before every Nth store (None: only at flushes and fences).
+    pub store_crash_every: Option<u64>,
+    /// One image in this many also gets the idempotence + continuation check.
+    pub continue_every: u64,
+    /// A deliberate protocol bug to plant.
+    #[cfg(feature = "planted-bugs")]
+    pub planted_bug: Option<super::PlantedBug>,
+}
+
+impl CampaignConfig {
+    /// Defaults for `model` and `ops`.
+    pub fn new(model: CrashModel, ops: usize) -> CampaignConfig {
+        CampaignConfig {
+            model,
+            ops,
+            strategy: Strategy::default(),
+            store_crash_every: None,
+            continue_every: 8,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
+        }
+    }
+
+    fn bug_name(&self) -> Option<&'static str> {
+        #[cfg(feature = "planted-bugs")]
+        if let Some(bug) = self.planted_bug {
+            return Some(bug.name());
+        }
+        None
+    }
+
+    fn workload_options(&self, durability: Durability) -> Options {
+        let options = Options::default().durability(durability).flush(self.model.flush_model()).max_file_bytes(CAPACITY_BYTES);
+        #[cfg(feature = "planted-bugs")]
+        let options = options.planted_bug(self.planted_bug);
+        options
+    }
+
+    fn recovery_options(&self) -> Options {
+        Options::default().flush(self.model.flush_model()).max_file_bytes(CAPACITY_BYTES)
+    }
+}
+
+/// One failed check, with what it takes to replay it.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    /// The seed.
+    pub seed: u64,
+    /// Crash point number (in trace order).
+    pub crash_point: u64,
+    /// Index of the trace event the crash happened before.
+    pub event: usize,
+    /// The image's fates, summarised.
+    pub image: String,
+    /// What was wrong.
+    pub reason: String,
+    /// The command that replays this seed.
+    pub replay: String,
+}
+
+/// Totals of one seed.
+#[derive(Clone, Debug, Default)]
+pub struct SeedReport {
+    /// Crash points explored.
+    pub crash_points: u64,
+    /// Images recovered and checked.
+    pub images: u64,
+    /// Failed checks.
+    pub violations: Vec<Violation>,
+}
+
+/// Runs one seed. Deterministic: the same config and seed give the same report.
+pub fn run_seed(config: &CampaignConfig, seed: u64) -> SeedReport {
+    let mut rng = Rng::new(seed);
+    let (trace, commits) = match record_workload(config, seed, &mut rng) {
+        Ok(recorded) => recorded,
+        Err(error) => {
+            let violation = violation(config, seed, 0, 0, "workload".into(), format!("the workload itself failed: {error}"));
+            return SeedReport { crash_points: 0, images: 0, violations: vec![violation] };
+        }
+    };
+    let mut replay = Replay { config, seed, rng, model: Persistence::new(config.model, Vec::new()), oracle: Oracle::new(commits), report: SeedReport::default(), changed: false, stores: 0 };
+    for (index, event) in trace.iter().enumerate() {
+        if replay.report.violations.len() >= VIOLATIONS_PER_SEED_MAX {
+            break;
+        }
+        let store_point = matches!(event, Event::Store { .. }) && config.store_crash_every.is_some_and(|every| replay.stores % every == every - 1);
+        if matches!(event, Event::Flush { .. } | Event::Fence) || store_point {
+            replay.crash_point(index);
+        }
+        if matches!(event, Event::Store { .. }) {
+            replay.stores += 1;
+        }
+        replay.changed |= !matches!(event, Event::Begin { .. } | Event::Ack { .. });
+        replay.model.apply(event);
+        replay.oracle.follow(event);
+    }
+    replay.crash_point(trace.len());
+    replay.report
+}
+
+struct Replay<'a> {
+    config: &'a CampaignConfig,
+    seed: u64,
+    rng: Rng,
+    model: Persistence,
+    oracle: Oracle,
+    report: SeedReport,
+    changed: bool,
+    stores: u64,
+}
+
+impl Replay<'_> {
+    /// Draws and checks the images of a crash just before event `index`.
+    fn crash_point(&mut self, index: usize) {
+        if !self.changed {
+            return; // nothing happened since the last crash point: same images
+        }
+        self.changed = false;
+        let point = self.report.crash_points;
+        self.report.crash_points += 1;
+        let units = self.model.in_flight();
+        for fates in draw(&self.model, &units, &self.config.strategy, &mut self.rng) {
+            let image = self.model.image(&units, &fates);
+            self.report.images += 1;
+            let deep = self.rng.below(self.config.continue_every.max(1)) == 0;
+            if let Err(reason) = check_image(self.config, &self.oracle, image, deep, &mut self.rng) {
+                let summary = summarize(&fates);
+                self.report.violations.push(violation(self.config, self.seed, point, index, summary, reason));
+                if self.report.violations.len() >= VIOLATIONS_PER_SEED_MAX {
+                    return;
+                }
+            }
+        }
+        self.model.settle();
+    }
+}
+
+fn violation(config: &CampaignConfig, seed: u64, crash_point: u64, event: usize, image: String, reason: String) -> Violation {
+    let bug = config.bug_name().map(|name| format!(" --break {name}")).unwrap_or_default();
+    let features = if bug.is_empty() { "cli" } else { "cli,planted-bugs" };
+    let replay = format!(
+        "cargo run --release --features {features} --bin daxkv -- crashtest --model {} --seeds 1 --seed {seed} --ops {}{bug}",
+        config.model.name(),
+        config.ops
+    );
+    Violation { seed, crash_point, event, image, reason, replay }
+}
+
+fn summarize(fates: &[Fate]) -> String {
+    let count = |wanted: fn(&Fate) -> bool| fates.iter().filter(|fate| wanted(fate)).count();
+    format!(
+        "{} units: {} lost, {} persisted, {} word prefixes, {} torn sectors",
+        fates.len(),
+        count(|f| *f == Fate::Lost),
+        count(|f| *f == Fate::Persisted),
+        count(|f| matches!(f, Fate::Prefix(_))),
+        count(|f| matches!(f, Fate::Sectors(_)))
+    )
+}
+
+/// Keys the workload draws from (few, so values are overwritten often).
+fn key(rng: &mut Rng) -> Vec<u8> {
+    format!("key{:02}", rng.below(24)).into_bytes()
+}
+
+fn value(rng: &mut Rng) -> Vec<u8> {
+    let len = match rng.below(100) {
+        0..=69 => rng.below(200),
+        70..=89 => 200 + rng.below(4800),
+        90..=97 => 5000 + rng.below(15000),
+        _ => 60_000 + rng.below(8000),
+    } as usize;
+    let fill = rng.next_u64();
+    (0..len).map(|i| (fill >> (i % 8 * 8)) as u8 ^ i as u8).collect()
+}
+
+fn random_ops(rng: &mut Rng) -> Vec<Op> {
+    match rng.below(10) {
+        0..=5 => vec![Op::Put(key(rng), value(rng))],
+        6..=7 => vec![Op::Delete(key(rng))],
+        _ => (0..2 + rng.below(4)).map(|_| if rng.chance(25) { Op::Delete(key(rng)) } else { Op::Put(key(rng), value(rng)) }).collect(),
+    }
+}
+
+fn execute(db: &Db<MemoryMedium>, ops: &[Op]) -> Result<(), Error> {
+    match ops {
+        [Op::Put(key, value)] => db.put(key, value),
+        [Op::Delete(key)] => db.delete(key),
+        _ => {
+            let mut batch = crate::WriteBatch::new();
+            for op in ops {
+                match op {
+                    Op::Put(key, value) => batch.put(key, value),
+                    Op::Delete(key) => batch.delete(key),
+                };
+            }
+            db.write(batch)
+        }
+    }
+}
+
+/// Runs the seeded workload on a recording medium; returns the trace and the driver's commits.
+fn record_workload(config: &CampaignConfig, seed: u64, rng: &mut Rng) -> Result<(Vec<Event>, Vec<Vec<Op>>), Error> {
+    let durability = if rng.chance(50) { Durability::Immediate } else { Durability::Deferred };
+    let medium = MemoryMedium::new(config.model.flush_model(), CAPACITY_BYTES, uuid(seed), true);
+    let db = Db::open_medium(medium, config.workload_options(durability))?;
+    let mut commits: Vec<Vec<Op>> = Vec::new();
+    let mut done = 0;
+    while done < config.ops {
+        let number = commits.len() as u64;
+        db.medium().mark(Event::Begin { commit: number });
+        let mut group = Vec::new();
+        let writes = if durability == Durability::Deferred { 1 + rng.below(6) } else { 1 };
+        for _ in 0..writes {
+            let ops = random_ops(rng);
+            execute(&db, &ops)?;
+            done += 1;
+            group.extend(ops);
+        }
+        if durability == Durability::Deferred {
+            db.sync()?;
+        }
+        db.medium().mark(Event::Ack { commit: number });
+        commits.push(group);
+    }
+    let trace = db.medium().take_trace();
+    db.abandon();
+    Ok((trace, commits))
+}
+
+fn uuid(seed: u64) -> [u8; 16] {
+    let mut rng = Rng::new(seed ^ 0xDA7A);
+    let mut uuid = [0u8; 16];
+    uuid[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+    uuid[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
+    uuid
+}
+
+/// Every key and value of `db`.
+fn read_state(db: &Db<MemoryMedium>) -> Result<State, String> {
+    db.iter().map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())).map_err(|error| format!("iteration failed: {error}"))).collect()
+}
+
+fn open(config: &CampaignConfig, image: &[u8], record: bool) -> Result<Db<MemoryMedium>, String> {
+    let medium = MemoryMedium::from_image(image, config.model.flush_model(), CAPACITY_BYTES, [0; 16], record).map_err(|e| e.to_string())?;
+    Db::open_medium(medium, config.recovery_options()).map_err(|error| format!("recovery failed: {error}"))
+}
+
+/// The durable image left after `db` ran from `image` (its trace replayed, nothing in flight).
+fn durable_after(config: &CampaignConfig, image: Vec<u8>, db: Db<MemoryMedium>) -> Vec<u8> {
+    let mut model = Persistence::new(config.model, image);
+    for event in db.medium().take_trace() {
+        model.apply(&event);
+    }
+    db.abandon();
+    model.durable()
+}
+
+/// Recovers `image` and checks it against the oracle; `deep` adds idempotence + continuation.
+fn check_image(config: &CampaignConfig, oracle: &Oracle, image: Vec<u8>, deep: bool, rng: &mut Rng) -> Result<(), String> {
+    let db = open(config, &image, deep)?;
+    let recovered = read_state(&db)?;
+    oracle.check(&recovered)?;
+    if !deep {
+        db.abandon();
+        return Ok(());
+    }
+    let image = durable_after(config, image, db);
+    let db = open(config, &image, true)?;
+    let again = read_state(&db)?;
+    if again != recovered {
+        return Err(format!("recovery is not idempotent: {}", describe(&again, &recovered)));
+    }
+    let mut expected = recovered;
+    for _ in 0..3 {
+        let ops = random_ops(rng);
+        execute(&db, &ops).map_err(|error| format!("write after recovery failed: {error}"))?;
+        apply(&mut expected, &ops);
+    }
+    let image = durable_after(config, image, db);
+    let db = open(config, &image, false)?;
+    let after = read_state(&db)?;
+    db.abandon();
+    if after != expected {
+        return Err(format!("writes acknowledged after recovery were lost: {}", describe(&after, &expected)));
+    }
+    Ok(())
+}
