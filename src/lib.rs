@@ -22,6 +22,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod batch;
+pub mod check;
 mod db;
 pub mod dirty;
 mod engine;

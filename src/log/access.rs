@@ -60,16 +60,18 @@ pub(crate) fn with_recovery_bytes<M: Medium, T>(medium: &M, offset: u64, end: u6
     with(bytes)
 }
 
-/// Zeroes `[offset, end)` during recovery (the discarded tail). Returns whether anything was
-/// non-zero (and so written).
-pub(crate) fn zero_recovery_range<M: Medium>(medium: &M, offset: u64, end: u64) -> bool {
-    let dirty = with_recovery_bytes(medium, offset, end, |bytes| bytes.iter().any(|&byte| byte != 0));
-    if dirty {
-        let zeros = vec![0u8; (end - offset) as usize];
-        // SAFETY: recovery is single-threaded and the range lies past every published record.
-        unsafe { medium.write(offset, &zeros) };
-    }
-    dirty
+/// Zeroes the non-zero bytes of `[offset, end)` during recovery (the discarded tail). Returns
+/// the span written (8-byte aligned, from the first to the last non-zero byte), if any.
+pub(crate) fn zero_recovery_range<M: Medium>(medium: &M, offset: u64, end: u64) -> Option<(u64, u64)> {
+    let span = with_recovery_bytes(medium, offset, end, |bytes| {
+        let (first, last) = nonzero_span(bytes)?;
+        Some((offset + (first as u64 & !7), (offset + last as u64 + 8) & !7))
+    })?;
+    let (start, stop) = (span.0, span.1.min(end));
+    let zeros = vec![0u8; (stop - start) as usize];
+    // SAFETY: recovery is single-threaded and the range lies past every published record.
+    unsafe { medium.write(start, &zeros) };
+    Some((start, stop))
 }
 
 /// Writes a superblock slot. The superblock page is read only at open, before the engine is
@@ -80,4 +82,43 @@ pub(crate) fn write_superblock<M: Medium>(medium: &M, superblock: &super::superb
     // the caller holds the commit mutex, the only writer of this page.
     unsafe { medium.write(offset, &superblock.encode()) };
     offset
+}
+
+/// First and last non-zero byte of `bytes`, scanning 16 bytes at a time.
+pub(crate) fn nonzero_span(bytes: &[u8]) -> Option<(usize, usize)> {
+    const CHUNK: usize = 16;
+    let word = |chunk: &[u8]| u128::from_ne_bytes(chunk.try_into().expect("16 bytes"));
+    let whole = bytes.len() / CHUNK * CHUNK;
+    let first_chunk = bytes[..whole].chunks_exact(CHUNK).position(|chunk| word(chunk) != 0);
+    let first = match first_chunk {
+        Some(chunk) => chunk * CHUNK + bytes[chunk * CHUNK..].iter().position(|&byte| byte != 0)?,
+        None => whole + bytes[whole..].iter().position(|&byte| byte != 0)?,
+    };
+    let last_in_tail = bytes[whole..].iter().rposition(|&byte| byte != 0).map(|at| whole + at);
+    let last = match last_in_tail {
+        Some(at) => at,
+        None => {
+            let chunk = bytes[..whole].chunks_exact(CHUNK).rposition(|chunk| word(chunk) != 0)?;
+            chunk * CHUNK + bytes[chunk * CHUNK..chunk * CHUNK + CHUNK].iter().rposition(|&byte| byte != 0)?
+        }
+    };
+    Some((first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nonzero_span;
+
+    #[test]
+    fn nonzero_span_finds_the_extremes() {
+        let mut bytes = vec![0u8; 100];
+        assert_eq!(nonzero_span(&bytes), None);
+        bytes[3] = 1;
+        bytes[97] = 2;
+        assert_eq!(nonzero_span(&bytes), Some((3, 97)));
+        bytes[97] = 0;
+        bytes[40] = 5;
+        assert_eq!(nonzero_span(&bytes), Some((3, 40)));
+        assert_eq!(nonzero_span(&bytes[41..]), None);
+    }
 }

@@ -117,7 +117,7 @@ pub(crate) fn decode(page: &[u8]) -> Result<Option<Superblock>, Error> {
         // Creation writes slot 0, makes it durable, then writes slot 1: a damaged slot beside a
         // never-written one is a creation torn by a crash (nothing was ever acknowledged).
         (SlotState::Damaged(_), SlotState::Foreign) | (SlotState::Foreign, SlotState::Damaged(_)) => Ok(None),
-        (SlotState::Damaged(error), _) | (_, SlotState::Damaged(error)) => Err(error),
+        (SlotState::Damaged(error), SlotState::Damaged(_)) => Err(error),
         (SlotState::Foreign, SlotState::Foreign) => {
             if page.iter().all(|&byte| byte == 0) { Ok(None) } else { Err(Error::UnknownFormat) }
         }

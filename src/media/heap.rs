@@ -32,20 +32,29 @@ unsafe impl Sync for HeapRegion {}
 impl HeapRegion {
     /// A zeroed buffer of `capacity` bytes.
     pub(crate) fn new(capacity: usize) -> HeapRegion {
+        HeapRegion::with_prefix(capacity, 0, |_| ())
+    }
+
+    /// A buffer of `capacity` bytes whose first `len` bytes `fill` writes (the rest zero).
+    pub(crate) fn with_prefix(capacity: usize, len: usize, fill: impl FnOnce(&mut [u8])) -> HeapRegion {
+        assert!(len <= capacity);
         let recycled = {
             let mut pool = POOL.lock().unwrap_or_else(|poison| poison.into_inner());
             pool.iter().position(|(buffer, _)| buffer.len() == capacity).map(|at| pool.swap_remove(at))
         };
-        let buffer = match recycled {
+        let mut buffer = match recycled {
             Some((mut buffer, written)) => {
-                buffer[..written].fill(0);
+                if written > len {
+                    buffer[len..written].fill(0);
+                }
                 buffer
             }
             None => vec![0u8; capacity].into_boxed_slice(),
         };
+        fill(&mut buffer[..len]);
         let raw = Box::into_raw(buffer);
         let base = NonNull::new(raw.cast::<u8>()).expect("Box pointers are non-null");
-        HeapRegion { base, capacity, written: AtomicUsize::new(0) }
+        HeapRegion { base, capacity, written: AtomicUsize::new(len) }
     }
 
     /// Capacity in bytes.

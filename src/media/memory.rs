@@ -67,8 +67,12 @@ pub struct MemoryMedium {
 impl MemoryMedium {
     /// An empty file of at most `capacity` bytes (a multiple of 2 MiB).
     pub fn new(model: FlushModel, capacity: u64, uuid: [u8; 16], record: bool) -> MemoryMedium {
+        MemoryMedium::new_in(HeapRegion::new(capacity as usize), model, uuid, record)
+    }
+
+    fn new_in(memory: HeapRegion, model: FlushModel, uuid: [u8; 16], record: bool) -> MemoryMedium {
         MemoryMedium {
-            memory: HeapRegion::new(capacity as usize),
+            memory,
             file_bytes: 0,
             mapped_bytes: AtomicU64::new(0),
             model,
@@ -83,13 +87,16 @@ impl MemoryMedium {
 
     /// A file holding `image` (e.g. a crash image, or a file read for checking).
     pub fn from_image(image: &[u8], model: FlushModel, capacity: u64, uuid: [u8; 16], record: bool) -> Result<MemoryMedium, Error> {
-        if image.len() as u64 > capacity {
-            return Err(Error::InvalidOptions(format!("an image of {} bytes exceeds the capacity {capacity}", image.len())));
+        MemoryMedium::build(image.len() as u64, model, capacity, uuid, record, |buffer| buffer.copy_from_slice(image))
+    }
+
+    /// A file of `len` bytes that `fill` writes in place (no intermediate copy of the image).
+    pub fn build(len: u64, model: FlushModel, capacity: u64, uuid: [u8; 16], record: bool, fill: impl FnOnce(&mut [u8])) -> Result<MemoryMedium, Error> {
+        if len > capacity {
+            return Err(Error::InvalidOptions(format!("an image of {len} bytes exceeds the capacity {capacity}")));
         }
-        let mut medium = MemoryMedium::new(model, capacity, uuid, record);
-        // SAFETY: the medium is not shared yet; nothing else can touch its memory.
-        unsafe { medium.memory.write(0, image) };
-        medium.file_bytes = image.len() as u64;
+        let mut medium = MemoryMedium::new_in(HeapRegion::with_prefix(capacity as usize, len as usize, fill), model, uuid, record);
+        medium.file_bytes = len;
         Ok(medium)
     }
 

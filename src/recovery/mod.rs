@@ -19,7 +19,7 @@
 use crate::error::Error;
 use crate::index::KeyIndex;
 use crate::layout::{RECORD_ALIGN, RECORD_HEADER_BYTES, SEGMENT_BYTES};
-use crate::log::access::{with_recovery_bytes, zero_recovery_range};
+use crate::log::access::{nonzero_span, with_recovery_bytes, zero_recovery_range};
 use crate::log::record::{self, Header, Kind, PAIR_RECORD_BYTES};
 use crate::log::superblock::Superblock;
 use crate::log::{segment_limit, segment_start, Head};
@@ -210,7 +210,11 @@ fn tail_ranges(committed: Cursor, segments: u64) -> impl Iterator<Item = (u64, u
 fn check_nothing_committed_after<M: Medium>(medium: &M, committed: Cursor, last_seq: u64, stop: u64, segments: u64) -> Result<(), Error> {
     for (start, end) in tail_ranges(committed, segments) {
         let found = with_recovery_bytes(medium, start, end, |bytes| {
-            (0..bytes.len().saturating_sub(PAIR_RECORD_BYTES as usize - 1)).step_by(RECORD_ALIGN as usize).find_map(|at| {
+            // Only the span holding non-zero bytes can hold a record.
+            let (first, last) = nonzero_span(bytes)?;
+            let from = first & !(RECORD_ALIGN as usize - 1);
+            let until = (last + 1).min(bytes.len().saturating_sub(PAIR_RECORD_BYTES as usize - 1));
+            (from..until).step_by(RECORD_ALIGN as usize).find_map(|at| {
                 if bytes[at + 4] != Kind::Commit as u8 {
                     return None;
                 }
@@ -229,5 +233,5 @@ fn check_nothing_committed_after<M: Medium>(medium: &M, committed: Cursor, last_
 
 /// Zeroes every range past the committed end that holds a non-zero byte. Returns those ranges.
 fn zero_tail<M: Medium>(medium: &M, committed: Cursor, segments: u64) -> Vec<(u64, u64)> {
-    tail_ranges(committed, segments).filter(|&(start, end)| zero_recovery_range(medium, start, end)).collect()
+    tail_ranges(committed, segments).filter_map(|(start, end)| zero_recovery_range(medium, start, end)).collect()
 }

@@ -153,9 +153,10 @@ impl Replay<'_> {
         self.report.crash_points += 1;
         let units = self.model.in_flight();
         for fates in draw(&self.model, &units, &self.config.strategy, &mut self.rng) {
-            let image = self.model.image(&units, &fates);
             self.report.images += 1;
             let deep = self.rng.below(self.config.continue_every.max(1)) == 0;
+            let model = &self.model;
+            let image = ImageSource::Crash(model, &units, &fates);
             if let Err(reason) = check_image(self.config, &self.oracle, image, deep, &mut self.rng) {
                 let summary = summarize(&fates);
                 self.report.violations.push(violation(self.config, self.seed, point, index, summary, reason));
@@ -274,9 +275,21 @@ fn read_state(db: &Db<MemoryMedium>) -> Result<State, String> {
     db.iter().map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())).map_err(|error| format!("iteration failed: {error}"))).collect()
 }
 
-fn open(config: &CampaignConfig, image: &[u8], record: bool) -> Result<Db<MemoryMedium>, String> {
-    let medium = MemoryMedium::from_image(image, config.model.flush_model(), CAPACITY_BYTES, [0; 16], record).map_err(|e| e.to_string())?;
-    Db::open_medium(medium, config.recovery_options()).map_err(|error| format!("recovery failed: {error}"))
+/// Where a checked image comes from: built in place from the persistence model, or given.
+enum ImageSource<'a> {
+    Crash(&'a Persistence, &'a [u64], &'a [Fate]),
+    Bytes(&'a [u8]),
+}
+
+fn open(config: &CampaignConfig, image: &ImageSource<'_>, record: bool) -> Result<Db<MemoryMedium>, String> {
+    let flush = config.model.flush_model();
+    let medium = match image {
+        ImageSource::Crash(model, units, fates) => {
+            MemoryMedium::build(model.len() as u64, flush, CAPACITY_BYTES, [0; 16], record, |buffer| model.image_into(units, fates, buffer))
+        }
+        ImageSource::Bytes(bytes) => MemoryMedium::from_image(bytes, flush, CAPACITY_BYTES, [0; 16], record),
+    };
+    Db::open_medium(medium.map_err(|error| error.to_string())?, config.recovery_options()).map_err(|error| format!("recovery failed: {error}"))
 }
 
 /// The durable image left after `db` ran from `image` (its trace replayed, nothing in flight).
@@ -290,16 +303,20 @@ fn durable_after(config: &CampaignConfig, image: Vec<u8>, db: Db<MemoryMedium>) 
 }
 
 /// Recovers `image` and checks it against the oracle; `deep` adds idempotence + continuation.
-fn check_image(config: &CampaignConfig, oracle: &Oracle, image: Vec<u8>, deep: bool, rng: &mut Rng) -> Result<(), String> {
-    let db = open(config, &image, deep)?;
+fn check_image(config: &CampaignConfig, oracle: &Oracle, source: ImageSource<'_>, deep: bool, rng: &mut Rng) -> Result<(), String> {
+    let db = open(config, &source, deep)?;
     let recovered = read_state(&db)?;
     oracle.check(&recovered)?;
     if !deep {
         db.abandon();
         return Ok(());
     }
-    let image = durable_after(config, image, db);
-    let db = open(config, &image, true)?;
+    let start = match source {
+        ImageSource::Crash(model, units, fates) => model.image(units, fates),
+        ImageSource::Bytes(bytes) => bytes.to_vec(),
+    };
+    let image = durable_after(config, start, db);
+    let db = open(config, &ImageSource::Bytes(&image), true)?;
     let again = read_state(&db)?;
     if again != recovered {
         return Err(format!("recovery is not idempotent: {}", describe(&again, &recovered)));
@@ -311,7 +328,7 @@ fn check_image(config: &CampaignConfig, oracle: &Oracle, image: Vec<u8>, deep: b
         apply(&mut expected, &ops);
     }
     let image = durable_after(config, image, db);
-    let db = open(config, &image, false)?;
+    let db = open(config, &ImageSource::Bytes(&image), false)?;
     let after = read_state(&db)?;
     db.abandon();
     if after != expected {

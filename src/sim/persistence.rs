@@ -260,20 +260,37 @@ impl Persistence {
 
     /// The crash image where in-flight unit `units[i]` meets `fates[i]`.
     pub fn image(&self, units: &[u64], fates: &[Fate]) -> Vec<u8> {
+        let mut image = vec![0u8; self.persisted.len()];
+        self.image_into(units, fates, &mut image);
+        image
+    }
+
+    /// Bytes of the durable image (the length of every crash image).
+    pub fn len(&self) -> usize {
+        self.persisted.len()
+    }
+
+    /// Whether nothing was ever persisted (an empty file).
+    pub fn is_empty(&self) -> bool {
+        self.persisted.is_empty()
+    }
+
+    /// Writes the crash image of `image` into `image` (exactly [`Persistence::len`] bytes).
+    pub fn image_into(&self, units: &[u64], fates: &[Fate], image: &mut [u8]) {
         assert_eq!(units.len(), fates.len());
-        let mut image = self.persisted.clone();
+        image.copy_from_slice(&self.persisted);
         for (&unit, &fate) in units.iter().zip(fates) {
             let pieces = self.pieces(unit);
             match fate {
                 Fate::Lost => {}
-                Fate::Persisted => pieces.iter().for_each(|piece| write(&mut image, piece.offset, &piece.data)),
+                Fate::Persisted => pieces.iter().for_each(|piece| write(image, piece.offset, &piece.data)),
                 Fate::Prefix(atoms) => {
                     for (offset, bytes) in pieces.iter().flat_map(Piece::atoms).take(atoms as usize) {
-                        write(&mut image, offset, bytes);
+                        write(image, offset, bytes);
                     }
                 }
                 Fate::Sectors(mask) => {
-                    let mut full = image.clone();
+                    let mut full = image.to_vec();
                     pieces.iter().for_each(|piece| write(&mut full, piece.offset, &piece.data));
                     let base = unit * self.model.unit_bytes();
                     for sector in (0..self.sectors()).filter(|sector| mask & (1 << sector) != 0) {
@@ -284,7 +301,6 @@ impl Persistence {
                 }
             }
         }
-        image
     }
 
     /// What is certainly durable now (the image if power failed with nothing in flight
