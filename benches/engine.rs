@@ -8,6 +8,8 @@
 //! - `dirty_index`: ns per mark of a clean page and of an already-dirty page; tag + writeback of
 //!   1,000 scattered dirty pages (no flusher: the index's own cost).
 
+#![expect(missing_docs, reason = "criterion_group! generates undocumented functions")]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -67,7 +69,11 @@ fn deferred(c: &mut Criterion) {
             black_box(db.get(&key(i.wrapping_mul(7919) % 1_000_000)).unwrap());
         })
     });
-    let none = Db::open(dir.path().join("none.db"), Options::default().durability(Durability::Deferred).flush(FlushModel::None)).unwrap();
+    let none = Db::open(
+        dir.path().join("none.db"),
+        Options::default().durability(Durability::Deferred).flush(FlushModel::None),
+    )
+    .unwrap();
     let mut i = 0u64;
     group.bench_function("put_16b_100b_flush_none", |b| {
         b.iter(|| {

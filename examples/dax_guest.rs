@@ -81,11 +81,9 @@ fn write(c: &mut Checks, dir: &str, n: u64, close: bool) {
     c.check("write/map_sync: MAP_SYNC accepted on the fsdax mount", s.map_sync, || {
         "db.stats().map_sync == false".into()
     });
-    c.check(
-        "write/flush_model: CacheLine chosen by default",
-        s.flush_model == FlushModel::CacheLine,
-        || format!("db.stats().flush_model == {:?}", s.flush_model),
-    );
+    c.check("write/flush_model: CacheLine chosen by default", s.flush_model == FlushModel::CacheLine, || {
+        format!("db.stats().flush_model == {:?}", s.flush_model)
+    });
 
     let t = Instant::now();
     let mut acked = 0u64;
@@ -169,11 +167,9 @@ fn verify(c: &mut Checks, dir: &str, n: u64) {
         format!("stats.keys={} but {n} keys were acknowledged", s.keys)
     });
     c.check("verify/map_sync after reboot", s.map_sync, || "map_sync == false".into());
-    c.check(
-        "verify/flush_model after reboot",
-        s.flush_model == FlushModel::CacheLine,
-        || format!("{:?}", s.flush_model),
-    );
+    c.check("verify/flush_model after reboot", s.flush_model == FlushModel::CacheLine, || {
+        format!("{:?}", s.flush_model)
+    });
     let (mut ok, mut missing, mut wrong, mut errors) = (0u64, 0u64, 0u64, 0u64);
     for i in 0..n {
         match db.get(&key(i)) {
@@ -203,14 +199,10 @@ fn verify(c: &mut Checks, dir: &str, n: u64) {
         format!("{missing} missing, {wrong} wrong, {errors} errors of {n}")
     });
     // The store must still take writes after recovery.
-    let probe = db
-        .put(b"after-reboot", b"ok")
-        .and_then(|()| db.get(b"after-reboot"));
-    c.check(
-        "verify/store writable after reboot",
-        matches!(&probe, Ok(Some(v)) if v[..] == b"ok"[..]),
-        || format!("{probe:?}"),
-    );
+    let probe = db.put(b"after-reboot", b"ok").and_then(|()| db.get(b"after-reboot"));
+    c.check("verify/store writable after reboot", matches!(&probe, Ok(Some(v)) if v[..] == b"ok"[..]), || {
+        format!("{probe:?}")
+    });
     if let Err(e) = db.close() {
         c.fail("verify/close", format!("{e:?}"));
     }
@@ -309,9 +301,7 @@ fn control(c: &mut Checks, dir: &str) {
     let s = db.stats();
     println!("control store on a non-DAX fs: map_sync={} flush_model={:?}", s.map_sync, s.flush_model);
     c.check("control/MAP_SYNC refused off DAX", !s.map_sync, || "map_sync == true".into());
-    c.check("control/Msync chosen off DAX", s.flush_model == FlushModel::Msync, || {
-        format!("{:?}", s.flush_model)
-    });
+    c.check("control/Msync chosen off DAX", s.flush_model == FlushModel::Msync, || format!("{:?}", s.flush_model));
     let r = db.put(b"k", b"v").and_then(|()| db.get(b"k"));
     c.check("control/put+get", matches!(&r, Ok(Some(v)) if v[..] == b"v"[..]), || format!("{r:?}"));
     if let Err(e) = db.close() {
@@ -320,9 +310,7 @@ fn control(c: &mut Checks, dir: &str) {
 }
 
 fn usage() -> ExitCode {
-    eprintln!(
-        "usage: dax_guest write <dir> <n> [--no-close] | verify <dir> <n> | bench <dir> [n] | control <dir>"
-    );
+    eprintln!("usage: dax_guest write <dir> <n> [--no-close] | verify <dir> <n> | bench <dir> [n] | control <dir>");
     ExitCode::from(2)
 }
 

@@ -71,10 +71,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = db.stats();
     println!(
         "daxkv: {} commits, {} flush syscalls, {:.0} bytes handed to msync per commit",
-        stats.commits_total, stats.flush_syscalls_total, stats.flush_bytes_total as f64 / stats.commits_total as f64
+        stats.commits_total,
+        stats.flush_syscalls_total,
+        stats.flush_bytes_total as f64 / stats.commits_total as f64
     );
     drop(db);
-    for (shape, name) in [(MsyncShape::Hull, "16 scattered pages, ONE msync over the hull"), (MsyncShape::RangesThenFdatasync, "16 scattered pages, sync_file_range x16 + fdatasync")] {
+    for (shape, name) in [
+        (MsyncShape::Hull, "16 scattered pages, ONE msync over the hull"),
+        (MsyncShape::RangesThenFdatasync, "16 scattered pages, sync_file_range x16 + fdatasync"),
+    ] {
         let mut probe = MsyncFloor::create_with(&dir.join(format!("scatter-{shape:?}")), shape, true)?;
         rows.push(measure(name, commits / 4, |i| {
             let pages: Vec<u64> = (0..16).map(|k| k * 29 + (i as u64 % 3)).collect();
@@ -95,7 +100,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let floor_median = rows[0].median_us;
     println!("\n| what | median µs | p99 µs | ratio to floor | bytes written per commit |\n|---|---|---|---|---|");
     for row in &rows {
-        println!("| {} | {:.1} | {:.1} | {:.2} | {:.0} |", row.name, row.median_us, row.p99_us, row.median_us / floor_median, row.bytes_per_commit);
+        println!(
+            "| {} | {:.1} | {:.1} | {:.2} | {:.0} |",
+            row.name,
+            row.median_us,
+            row.p99_us,
+            row.median_us / floor_median,
+            row.bytes_per_commit
+        );
     }
     let _ = Path::new(".");
     Ok(())

@@ -12,7 +12,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let db = Db::open(&path, Options::default())?;
     let stats = db.stats();
-    println!("mapping: MAP_SYNC {}, flush model {:?}", if stats.map_sync { "accepted" } else { "refused (not DAX)" }, stats.flush_model);
+    println!(
+        "mapping: MAP_SYNC {}, flush model {:?}",
+        if stats.map_sync { "accepted" } else { "refused (not DAX)" },
+        stats.flush_model
+    );
 
     // Immediate durability: every put returns after its commit is durable.
     for i in 0..100u32 {
@@ -25,7 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = db.stats();
     println!(
         "wrote: {} puts, {} deletes in {} commits; flushed {} bytes in {} runs with {} flush calls",
-        stats.puts_total, stats.deletes_total, stats.commits_total, stats.flush_bytes_total, stats.dirty.runs_flushed_total,
+        stats.puts_total,
+        stats.deletes_total,
+        stats.commits_total,
+        stats.flush_bytes_total,
+        stats.dirty.runs_flushed_total,
         stats.flush_syscalls_total + stats.line_flushes_total
     );
     println!(
@@ -41,7 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = db.stats().recovery;
     println!(
         "reopened: {} keys, {} commits replayed, clean shutdown: {}",
-        db.stats().keys, report.commits_applied, report.clean_shutdown
+        db.stats().keys,
+        report.commits_applied,
+        report.clean_shutdown
     );
     assert_eq!(db.get(b"user0042")?.as_deref(), Some(&b"value of user 42"[..]));
     assert_eq!(db.get(b"user0013")?, None);
@@ -56,7 +66,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = db.stats();
     println!(
         "deferred: 10000 puts, 1 sync: {} bytes flushed in {} runs ({} PMD entries), file {} MiB",
-        stats.flush_bytes_total, stats.dirty.runs_flushed_total, stats.dirty.pmd_entries_tagged_total, stats.file_bytes >> 20
+        stats.flush_bytes_total,
+        stats.dirty.runs_flushed_total,
+        stats.dirty.pmd_entries_tagged_total,
+        stats.file_bytes >> 20
     );
     db.close()?;
     let db = Db::open(&path, Options::default())?;

@@ -34,7 +34,10 @@ pub fn check_file(path: &Path) -> Result<CheckReport, Error> {
     let capacity = (file_bytes.div_ceil(SEGMENT_BYTES) + 2) * SEGMENT_BYTES;
     let medium = MemoryMedium::from_image(&image, FlushModel::None, capacity, [0; 16], false)?;
     drop(image);
-    let options = Options::default().flush(FlushModel::None).verify_checksums_on_read(true).max_file_bytes(capacity.max(2 * SEGMENT_BYTES));
+    let options = Options::default()
+        .flush(FlushModel::None)
+        .verify_checksums_on_read(true)
+        .max_file_bytes(capacity.max(2 * SEGMENT_BYTES));
     let db = Db::open_medium(medium, options)?;
     let mut payload_bytes = 0;
     let mut keys = 0;

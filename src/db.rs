@@ -83,7 +83,8 @@ impl<M: Medium> Db<M> {
     fn iter_range(&self, range: KeyRange) -> Iter<'_, M> {
         let empty = match (&range.start, &range.end) {
             (Bound::Included(start) | Bound::Excluded(start), Bound::Included(end) | Bound::Excluded(end)) => {
-                start > end || (start == end && !matches!((&range.start, &range.end), (Bound::Included(_), Bound::Included(_))))
+                start > end
+                    || (start == end && !matches!((&range.start, &range.end), (Bound::Included(_), Bound::Included(_))))
             }
             _ => false,
         };
@@ -184,7 +185,10 @@ pub struct Iter<'a, M: Medium = FileMedium> {
 }
 
 impl<M: Medium> Iter<'_, M> {
-    fn read(&self, entry: crossbeam_skiplist::map::Entry<'_, Bytes, std::sync::atomic::AtomicU64>) -> Result<(Bytes, Bytes), Error> {
+    fn read(
+        &self,
+        entry: crossbeam_skiplist::map::Entry<'_, Bytes, std::sync::atomic::AtomicU64>,
+    ) -> Result<(Bytes, Bytes), Error> {
         let offset = entry.value().load(Ordering::Acquire);
         Ok((entry.key().clone(), self.engine.value_at(offset)?))
     }

@@ -80,7 +80,14 @@ impl<M: Medium> Engine<M> {
         }
     }
 
-    fn assemble(medium: M, options: Options, head: Head, state: CommitState, recovery: RecoveryReport, index: KeyIndex) -> Engine<M> {
+    fn assemble(
+        medium: M,
+        options: Options,
+        head: Head,
+        state: CommitState,
+        recovery: RecoveryReport,
+        index: KeyIndex,
+    ) -> Engine<M> {
         let dirty = DirtyIndex::new(options.max_file_bytes);
         Engine {
             medium,
@@ -114,7 +121,8 @@ impl<M: Medium> Engine<M> {
         let engine = Self::assemble(medium, options, head, state, RecoveryReport::default(), KeyIndex::default());
         {
             let mut commit = lock(&engine.commit);
-            engine.commit_locked(&mut commit, |writer| writer.head.write_segment_head(&engine.medium, &engine.dirty))?;
+            engine
+                .commit_locked(&mut commit, |writer| writer.head.write_segment_head(&engine.medium, &engine.dirty))?;
             // Slot 0, durable, then slot 1: see `superblock::decode` for why the order matters.
             for _ in 0..2 {
                 let offset = access::write_superblock(&engine.medium, &commit.superblock);
@@ -130,7 +138,10 @@ impl<M: Medium> Engine<M> {
     fn recover(medium: M, options: Options, mut superblock: Superblock) -> Result<Engine<M>, Error> {
         let file_bytes = medium.file_bytes();
         if file_bytes < SEGMENT_BYTES || file_bytes % SEGMENT_BYTES != 0 {
-            return Err(Error::corruption(file_bytes, "file size is not a whole number of 2 MiB segments (truncated?)"));
+            return Err(Error::corruption(
+                file_bytes,
+                "file size is not a whole number of 2 MiB segments (truncated?)",
+            ));
         }
         medium.map_existing(file_bytes)?;
         let index = KeyIndex::default();
@@ -139,7 +150,11 @@ impl<M: Medium> Engine<M> {
         if was_clean {
             superblock = Superblock { update_seq: superblock.update_seq + 1, clean: false, ..superblock };
         }
-        let state = CommitState { superblock, last_commit_seq: recovered.last_commit_seq, last_commit_end: recovered.head.offset };
+        let state = CommitState {
+            superblock,
+            last_commit_seq: recovered.last_commit_seq,
+            last_commit_end: recovered.head.offset,
+        };
         let engine = Self::assemble(medium, options, recovered.head, state, recovered.report, index);
         for (start, end) in recovered.zeroed {
             engine.dirty.mark(start, end - start);
@@ -155,7 +170,11 @@ impl<M: Medium> Engine<M> {
     }
 
     pub(crate) fn check_writable(&self) -> Result<(), Error> {
-        if self.poisoned.load(Ordering::Acquire) { Err(Error::Poisoned) } else { Ok(()) }
+        if self.poisoned.load(Ordering::Acquire) {
+            Err(Error::Poisoned)
+        } else {
+            Ok(())
+        }
     }
 
     fn validate_op(&self, op: &Op) -> Result<(), Error> {

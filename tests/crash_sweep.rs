@@ -19,7 +19,14 @@ fn sweep(model: CrashModel, first_seed: u64) {
         points += report.crash_points;
         images += report.images;
         if let Some(violation) = report.violations.first() {
-            panic!("{} violation at seed {seed}, crash point {}: {}\n  image: {}\n  replay: {}", model.name(), violation.crash_point, violation.reason, violation.image, violation.replay);
+            panic!(
+                "{} violation at seed {seed}, crash point {}: {}\n  image: {}\n  replay: {}",
+                model.name(),
+                violation.crash_point,
+                violation.reason,
+                violation.image,
+                violation.replay
+            );
         }
     }
     eprintln!("{}: {seeds} seeds x {ops} ops: {points} crash points, {images} images, 0 violations", model.name());

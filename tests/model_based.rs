@@ -11,7 +11,8 @@ fn check(db: &Db, model: &BTreeMap<Vec<u8>, Vec<u8>>, rng: &mut Rng) {
     for (key, value) in model {
         assert_eq!(db.get(key).unwrap().as_deref(), Some(value.as_slice()));
     }
-    let all: Vec<(Vec<u8>, Vec<u8>)> = db.iter().map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec()))).collect::<Result<_, _>>().unwrap();
+    let all: Vec<(Vec<u8>, Vec<u8>)> =
+        db.iter().map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec()))).collect::<Result<_, _>>().unwrap();
     let expected: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     assert_eq!(all, expected, "full iteration");
     let reverse: Vec<Vec<u8>> = db.iter().rev().map(|item| item.unwrap().0.to_vec()).collect();
@@ -71,11 +72,19 @@ fn run(seed: u64, durability: Durability) {
             }
             85..=94 => {
                 let key = key_for(rng.below(300));
-                assert_eq!(db.get(&key).unwrap().map(|v| v.to_vec()), model.get(&key).cloned(), "seed {seed} step {step}");
+                assert_eq!(
+                    db.get(&key).unwrap().map(|v| v.to_vec()),
+                    model.get(&key).cloned(),
+                    "seed {seed} step {step}"
+                );
             }
             95..=97 => db.sync().unwrap(),
             _ => {
-                if rng.below(2) == 0 { db.close().unwrap() } else { drop(db) }
+                if rng.below(2) == 0 {
+                    db.close().unwrap()
+                } else {
+                    drop(db)
+                }
                 db = Db::open(&store.path, options.clone()).unwrap();
                 check(&db, &model, &mut rng);
             }

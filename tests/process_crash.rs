@@ -61,7 +61,8 @@ fn run(durability: Durability, name: &str) {
         let db = Db::open(&store.path, Options::default()).unwrap();
         assert!(!db.stats().recovery.clean_shutdown);
         for i in 0..=acknowledged {
-            let value = db.get(format!("key{i:08}").as_bytes()).unwrap().unwrap_or_else(|| panic!("acknowledged key {i} lost"));
+            let value =
+                db.get(format!("key{i:08}").as_bytes()).unwrap().unwrap_or_else(|| panic!("acknowledged key {i} lost"));
             assert_eq!(value.as_ref(), &vec![(i % 251) as u8; 100 + (i % 3000) as usize][..]);
         }
         // Keep the store unclean for the next round: copy the image, drop, restore.

@@ -6,7 +6,7 @@
 //! daxkv stats <file>
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -22,16 +22,36 @@ fn cli() -> Command {
         .arg(Arg::new("seeds").long("seeds").default_value("10").value_parser(value_parser!(u64)))
         .arg(Arg::new("ops").long("ops").default_value("100").value_parser(value_parser!(usize)))
         .arg(Arg::new("seed").long("seed").default_value("1").value_parser(value_parser!(u64)).help("first seed"))
-        .arg(Arg::new("store-crash-every").long("store-crash-every").value_parser(value_parser!(u64)).help("also crash before every Nth store"))
-        .arg(Arg::new("threads").long("threads").value_parser(value_parser!(usize)).help("worker threads (default: all cores)"));
+        .arg(
+            Arg::new("store-crash-every")
+                .long("store-crash-every")
+                .value_parser(value_parser!(u64))
+                .help("also crash before every Nth store"),
+        )
+        .arg(
+            Arg::new("threads")
+                .long("threads")
+                .value_parser(value_parser!(usize))
+                .help("worker threads (default: all cores)"),
+        );
     #[cfg(feature = "planted-bugs")]
-    let crashtest = crashtest.arg(Arg::new("break").long("break").help("plant a bug: skip-data-flush | fence-before-flush | commit-before-data"));
+    let crashtest = crashtest.arg(
+        Arg::new("break").long("break").help("plant a bug: skip-data-flush | fence-before-flush | commit-before-data"),
+    );
     Command::new("daxkv")
         .about("daxkv: an embedded key-value store for byte-addressable storage")
         .subcommand_required(true)
         .subcommand(crashtest)
-        .subcommand(Command::new("check").about("Verify every record and the superblock (read-only)").arg(Arg::new("file").required(true).value_parser(value_parser!(PathBuf))))
-        .subcommand(Command::new("stats").about("Print what a store holds (read-only)").arg(Arg::new("file").required(true).value_parser(value_parser!(PathBuf))))
+        .subcommand(
+            Command::new("check")
+                .about("Verify every record and the superblock (read-only)")
+                .arg(Arg::new("file").required(true).value_parser(value_parser!(PathBuf))),
+        )
+        .subcommand(
+            Command::new("stats")
+                .about("Print what a store holds (read-only)")
+                .arg(Arg::new("file").required(true).value_parser(value_parser!(PathBuf))),
+        )
         .arg(Arg::new("verbose").long("verbose").short('v').action(ArgAction::SetTrue).global(true))
 }
 
@@ -65,9 +85,16 @@ fn crashtest(args: &ArgMatches) -> ExitCode {
             }
         }
     }
-    let threads = args.get_one::<usize>("threads").copied().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let threads = args
+        .get_one::<usize>("threads")
+        .copied()
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let progress = indicatif::ProgressBar::new(seeds);
-    progress.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {msg} [{elapsed_precise}]").expect("valid template"));
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {msg} [{elapsed_precise}]")
+            .expect("valid template"),
+    );
     let started = Instant::now();
     let reports = run_parallel(&config, first, seeds, threads, &progress);
     progress.finish_and_clear();
@@ -76,7 +103,13 @@ fn crashtest(args: &ArgMatches) -> ExitCode {
 }
 
 /// Runs seeds `first..first + seeds` on `threads` workers; reports come back in seed order.
-fn run_parallel(config: &CampaignConfig, first: u64, seeds: u64, threads: usize, progress: &indicatif::ProgressBar) -> Vec<(u64, SeedReport)> {
+fn run_parallel(
+    config: &CampaignConfig,
+    first: u64,
+    seeds: u64,
+    threads: usize,
+    progress: &indicatif::ProgressBar,
+) -> Vec<(u64, SeedReport)> {
     let next = std::sync::atomic::AtomicU64::new(first);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -106,15 +139,26 @@ fn summarize(config: &CampaignConfig, reports: &[(u64, SeedReport)], elapsed: f6
     let violations: Vec<_> = reports.iter().flat_map(|(_, r)| r.violations.iter()).collect();
     println!("model: {}, seeds: {}, ops per seed: {}", config.model.name(), reports.len(), config.ops);
     for violation in &violations {
-        println!("VIOLATION seed {} crash point {} (before event {}): {}", violation.seed, violation.crash_point, violation.event, violation.reason);
+        println!(
+            "VIOLATION seed {} crash point {} (before event {}): {}",
+            violation.seed, violation.crash_point, violation.event, violation.reason
+        );
         println!("  image: {}", violation.image);
         println!("  replay: {}", violation.replay);
     }
-    println!("crash points: {points}, images: {images}, images/s: {:.0}, violations: {}", images as f64 / elapsed.max(1e-9), violations.len());
-    if violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    println!(
+        "crash points: {points}, images: {images}, images/s: {:.0}, violations: {}",
+        images as f64 / elapsed.max(1e-9),
+        violations.len()
+    );
+    if violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
-fn check(path: &PathBuf, stats_only: bool) -> ExitCode {
+fn check(path: &Path, stats_only: bool) -> ExitCode {
     match check_file(path) {
         Ok(report) => {
             let stats = &report.stats;

@@ -72,7 +72,11 @@ fn line_mask(page: u64, start: u64, end: u64) -> u64 {
     let first = (start.max(page_start) - page_start) / LINE_BYTES;
     let last = (end.min(page_start + PAGE_BYTES) - 1 - page_start) / LINE_BYTES;
     let count = last - first + 1;
-    if count == 64 { u64::MAX } else { ((1u64 << count) - 1) << first }
+    if count == 64 {
+        u64::MAX
+    } else {
+        ((1u64 << count) - 1) << first
+    }
 }
 
 impl PmdNode {

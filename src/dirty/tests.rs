@@ -93,7 +93,10 @@ fn a_wholly_dirty_region_becomes_one_pmd_entry_and_its_ptes_are_removed() {
     let counters = index.counters();
     assert_eq!(counters.pmd_entries_dirtied_total, 1);
     assert_eq!(counters.pte_entries_dropped_total, PAGES_PER_PMD);
-    assert_eq!(index.entries(), vec![Entry { size: EntrySize::Pmd, offset: 2 * PMD_BYTES, dirty: true, towrite: false }]);
+    assert_eq!(
+        index.entries(),
+        vec![Entry { size: EntrySize::Pmd, offset: 2 * PMD_BYTES, dirty: true, towrite: false }]
+    );
     // Marks into a PMD-dirty region add nothing.
     index.mark(2 * PMD_BYTES + 5 * PAGE_BYTES, 4);
     assert_eq!(index.entries().len(), 1);
@@ -178,8 +181,11 @@ fn the_index_matches_a_simple_model_under_random_operations() {
                 towrite.append(&mut dirty);
             }
             1 => {
-                let flushed: BTreeSet<u64> =
-                    index.writeback(Granularity::Line).iter().flat_map(|run| run.offset / LINE_BYTES..run.end() / LINE_BYTES).collect();
+                let flushed: BTreeSet<u64> = index
+                    .writeback(Granularity::Line)
+                    .iter()
+                    .flat_map(|run| run.offset / LINE_BYTES..run.end() / LINE_BYTES)
+                    .collect();
                 assert!(towrite.is_subset(&flushed), "a towrite line was not flushed");
                 towrite.clear();
             }

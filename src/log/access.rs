@@ -16,7 +16,15 @@ use crate::layout::RECORD_HEADER_BYTES;
 use crate::media::Medium;
 
 /// Writes one record at `offset` (at or past the write head). Writer mutex held by the caller.
-pub(crate) fn append_record<M: Medium>(medium: &M, offset: u64, kind: Kind, key: &[u8], value: &[u8], commit_seq: u64, generation: u64) {
+pub(crate) fn append_record<M: Medium>(
+    medium: &M,
+    offset: u64,
+    kind: Kind,
+    key: &[u8],
+    value: &[u8],
+    commit_seq: u64,
+    generation: u64,
+) {
     let header = Header { kind, key_len: key.len() as u32, value_len: value.len() as u32, commit_seq, generation };
     let encoded = header.encode(key, value);
     let key_at = offset + RECORD_HEADER_BYTES as u64;

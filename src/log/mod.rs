@@ -17,7 +17,11 @@ use record::{pair_payload, Kind, PAIR_RECORD_BYTES};
 
 /// First byte of segment `index` usable for records.
 pub(crate) fn segment_start(index: u64) -> u64 {
-    if index == 0 { SUPERBLOCK_AREA_BYTES } else { index * SEGMENT_BYTES }
+    if index == 0 {
+        SUPERBLOCK_AREA_BYTES
+    } else {
+        index * SEGMENT_BYTES
+    }
 }
 
 /// Records other than the Seal must end at or before this offset of segment `index`.
@@ -71,7 +75,14 @@ impl Head {
 
     /// Appends one record (capacity ensured by the caller) and marks its bytes dirty.
     /// Returns the record's offset.
-    pub(crate) fn append<M: Medium>(&mut self, medium: &M, dirty: &DirtyIndex, kind: Kind, key: &[u8], value: &[u8]) -> u64 {
+    pub(crate) fn append<M: Medium>(
+        &mut self,
+        medium: &M,
+        dirty: &DirtyIndex,
+        kind: Kind,
+        key: &[u8],
+        value: &[u8],
+    ) -> u64 {
         let size = record::record_bytes(key.len(), value.len());
         if self.offset + size > segment_limit(self.segment_index) {
             self.advance(medium, dirty);

@@ -156,7 +156,8 @@ mod tests {
     use super::*;
 
     fn encode(kind: Kind, key: &[u8], value: &[u8]) -> Vec<u8> {
-        let header = Header { kind, key_len: key.len() as u32, value_len: value.len() as u32, commit_seq: 7, generation: 3 };
+        let header =
+            Header { kind, key_len: key.len() as u32, value_len: value.len() as u32, commit_seq: 7, generation: 3 };
         let mut bytes = header.encode(key, value).to_vec();
         bytes.extend_from_slice(key);
         bytes.extend_from_slice(value);
@@ -168,7 +169,10 @@ mod tests {
     fn round_trip_and_every_flipped_bit_is_rejected() {
         let bytes = encode(Kind::Put, b"key", b"value");
         let record = parse(&bytes).expect("valid");
-        assert_eq!((record.key, record.value, record.header.commit_seq, record.header.generation), (&b"key"[..], &b"value"[..], 7, 3));
+        assert_eq!(
+            (record.key, record.value, record.header.commit_seq, record.header.generation),
+            (&b"key"[..], &b"value"[..], 7, 3)
+        );
         for bit in 0..(RECORD_HEADER_BYTES + 8) * 8 {
             let mut damaged = bytes.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);

@@ -85,7 +85,8 @@ fn decode_slot(bytes: &[u8], offset: u64) -> SlotState {
     if short(8) != FORMAT_VERSION {
         return SlotState::Damaged(Error::UnsupportedVersion { found: u32::from(short(8)) });
     }
-    let geometry_ok = u32::from(bytes[12]) == SEGMENT_BYTES.trailing_zeros() && u32::from(bytes[13]) == PAGE_BYTES.trailing_zeros();
+    let geometry_ok =
+        u32::from(bytes[12]) == SEGMENT_BYTES.trailing_zeros() && u32::from(bytes[13]) == PAGE_BYTES.trailing_zeros();
     if !geometry_ok || short(10) & !FLAG_CLEAN != 0 {
         return SlotState::Damaged(Error::corruption(offset, "superblock geometry or flags invalid"));
     }
@@ -119,7 +120,11 @@ pub(crate) fn decode(page: &[u8]) -> Result<Option<Superblock>, Error> {
         (SlotState::Damaged(_), SlotState::Foreign) | (SlotState::Foreign, SlotState::Damaged(_)) => Ok(None),
         (SlotState::Damaged(error), SlotState::Damaged(_)) => Err(error),
         (SlotState::Foreign, SlotState::Foreign) => {
-            if page.iter().all(|&byte| byte == 0) { Ok(None) } else { Err(Error::UnknownFormat) }
+            if page.iter().all(|&byte| byte == 0) {
+                Ok(None)
+            } else {
+                Err(Error::UnknownFormat)
+            }
         }
     }
 }

@@ -231,7 +231,8 @@ impl Medium for FileMedium {
                     assert!(run.end() <= self.mapped_bytes());
                     // SAFETY: the run is inside the mapping (checked) which stays mapped while
                     // `self` lives; line flushes do not modify memory.
-                    lines += unsafe { cpu::flush_lines(self.line_flush, self.region.ptr(run.offset), run.len as usize) };
+                    lines +=
+                        unsafe { cpu::flush_lines(self.line_flush, self.region.ptr(run.offset), run.len as usize) };
                 }
                 self.line_flushes_total.fetch_add(lines, Ordering::Relaxed);
                 Ok(())

@@ -86,16 +86,30 @@ impl MemoryMedium {
     }
 
     /// A file holding `image` (e.g. a crash image, or a file read for checking).
-    pub fn from_image(image: &[u8], model: FlushModel, capacity: u64, uuid: [u8; 16], record: bool) -> Result<MemoryMedium, Error> {
+    pub fn from_image(
+        image: &[u8],
+        model: FlushModel,
+        capacity: u64,
+        uuid: [u8; 16],
+        record: bool,
+    ) -> Result<MemoryMedium, Error> {
         MemoryMedium::build(image.len() as u64, model, capacity, uuid, record, |buffer| buffer.copy_from_slice(image))
     }
 
     /// A file of `len` bytes that `fill` writes in place (no intermediate copy of the image).
-    pub fn build(len: u64, model: FlushModel, capacity: u64, uuid: [u8; 16], record: bool, fill: impl FnOnce(&mut [u8])) -> Result<MemoryMedium, Error> {
+    pub fn build(
+        len: u64,
+        model: FlushModel,
+        capacity: u64,
+        uuid: [u8; 16],
+        record: bool,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<MemoryMedium, Error> {
         if len > capacity {
             return Err(Error::InvalidOptions(format!("an image of {len} bytes exceeds the capacity {capacity}")));
         }
-        let mut medium = MemoryMedium::new_in(HeapRegion::with_prefix(capacity as usize, len as usize, fill), model, uuid, record);
+        let mut medium =
+            MemoryMedium::new_in(HeapRegion::with_prefix(capacity as usize, len as usize, fill), model, uuid, record);
         medium.file_bytes = len;
         Ok(medium)
     }
@@ -108,7 +122,10 @@ impl MemoryMedium {
 
     /// Takes the trace recorded so far.
     pub fn take_trace(&self) -> Vec<Event> {
-        self.trace.as_ref().map(|trace| std::mem::take(&mut *trace.lock().unwrap_or_else(|p| p.into_inner()))).unwrap_or_default()
+        self.trace
+            .as_ref()
+            .map(|trace| std::mem::take(&mut *trace.lock().unwrap_or_else(|p| p.into_inner())))
+            .unwrap_or_default()
     }
 
     /// The file's current (visible) bytes.
@@ -181,7 +198,11 @@ impl Medium for MemoryMedium {
     }
 
     fn granularity(&self) -> Granularity {
-        if self.model == FlushModel::CacheLine { Granularity::Line } else { Granularity::Page }
+        if self.model == FlushModel::CacheLine {
+            Granularity::Line
+        } else {
+            Granularity::Page
+        }
     }
 
     fn flush(&self, runs: &[Run]) -> Result<(), Error> {

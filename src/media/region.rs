@@ -42,7 +42,8 @@ impl Region {
     /// Reserves `reserved_bytes` (a multiple of 2 MiB) of address space, aligned to 2 MiB.
     pub(crate) fn reserve(reserved_bytes: u64) -> io::Result<Region> {
         assert!(reserved_bytes > 0 && reserved_bytes % PMD_BYTES == 0);
-        let total = usize::try_from(reserved_bytes + PMD_BYTES).map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        let total =
+            usize::try_from(reserved_bytes + PMD_BYTES).map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
         // SAFETY: an anonymous PROT_NONE mapping at an address of the kernel's choosing touches
         // no existing memory.
         let raw = unsafe {
@@ -124,7 +125,11 @@ impl Region {
         // SAFETY: the range is mapped (checked above); madvise with these advices does not change
         // the contents of a shared file mapping.
         let result = unsafe { libc::madvise(self.ptr(offset).cast(), len as usize, advice) };
-        if result == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+        if result == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     /// `msync(MS_SYNC)` over a mapped, page-aligned range.
@@ -133,7 +138,11 @@ impl Region {
         // SAFETY: the range is mapped and page-aligned; msync only writes back, it does not
         // change memory.
         let result = unsafe { libc::msync(self.ptr(offset).cast(), len as usize, libc::MS_SYNC) };
-        if result == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+        if result == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     /// The address of `offset` inside the region.

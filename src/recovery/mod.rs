@@ -82,7 +82,11 @@ fn read_record<M: Medium>(medium: &M, offset: u64, segment: u64) -> Option<(Head
     }
     with_recovery_bytes(medium, offset, end, |bytes| {
         record::parse(bytes).map(|record| {
-            let pair = if matches!(record.header.kind, Kind::Commit | Kind::Seal | Kind::SegmentHead) { record.pair() } else { (0, 0) };
+            let pair = if matches!(record.header.kind, Kind::Commit | Kind::Seal | Kind::SegmentHead) {
+                record.pair()
+            } else {
+                (0, 0)
+            };
             (record.header, pair)
         })
     })
@@ -91,7 +95,8 @@ fn read_record<M: Medium>(medium: &M, offset: u64, segment: u64) -> Option<(Head
 /// The valid segment head of segment `index`, if any: (generation, commit_seq).
 fn segment_head<M: Medium>(medium: &M, index: u64, store_id: u64) -> Option<(u64, u64)> {
     let (header, (head_index, head_store)) = read_record(medium, segment_start(index), index)?;
-    (header.kind == Kind::SegmentHead && head_index == index && head_store == store_id).then_some((header.generation, header.commit_seq))
+    (header.kind == Kind::SegmentHead && head_index == index && head_store == store_id)
+        .then_some((header.generation, header.commit_seq))
 }
 
 /// Recovers the store in `medium` into `index`. See the module docs.
@@ -99,12 +104,15 @@ pub(crate) fn recover<M: Medium>(medium: &M, superblock: &Superblock, index: &Ke
     let segments = medium.mapped_bytes() / SEGMENT_BYTES;
     let store_id = superblock.store_id();
     let start = (0..segments)
-        .filter_map(|segment| segment_head(medium, segment, store_id).map(|(generation, seq)| (generation, segment, seq)))
+        .filter_map(|segment| {
+            segment_head(medium, segment, store_id).map(|(generation, seq)| (generation, segment, seq))
+        })
         .min()
         .ok_or_else(|| Error::corruption(segment_start(0), "no valid segment head"))?;
     let (generation, segment, open_seq) = start;
     let cursor = Cursor { segment, generation, offset: segment_start(segment) + PAIR_RECORD_BYTES };
-    let mut scan = Scan { cursor, open_seq, count: 1, pending: Vec::new(), committed: None, report: RecoveryReport::default() };
+    let mut scan =
+        Scan { cursor, open_seq, count: 1, pending: Vec::new(), committed: None, report: RecoveryReport::default() };
     scan.report.segments_scanned = 1;
     scan.report.records_scanned = 1;
     // Each step consumes at least 8 bytes, so the scan is bounded by the mapped bytes.
@@ -116,7 +124,8 @@ pub(crate) fn recover<M: Medium>(medium: &M, superblock: &Superblock, index: &Ke
     let (committed, last_seq) =
         scan.committed.ok_or_else(|| Error::corruption(segment_start(segment), "the log holds no complete commit"))?;
     check_nothing_committed_after(medium, committed, last_seq, scan.cursor.offset, segments)?;
-    if superblock.clean && (last_seq != superblock.clean_commit_seq || committed.offset != superblock.clean_end_offset) {
+    if superblock.clean && (last_seq != superblock.clean_commit_seq || committed.offset != superblock.clean_end_offset)
+    {
         return Err(Error::corruption(
             committed.offset,
             format!(
@@ -176,7 +185,11 @@ impl Scan {
                     return false;
                 }
                 self.count += 2;
-                self.cursor = Cursor { segment: next, generation: next_generation, offset: segment_start(next) + PAIR_RECORD_BYTES };
+                self.cursor = Cursor {
+                    segment: next,
+                    generation: next_generation,
+                    offset: segment_start(next) + PAIR_RECORD_BYTES,
+                };
                 self.report.segments_scanned += 1;
                 self.report.records_scanned += 1;
             }
@@ -202,12 +215,19 @@ impl Scan {
 /// Ranges past the committed end: the rest of its segment, then every later segment.
 fn tail_ranges(committed: Cursor, segments: u64) -> impl Iterator<Item = (u64, u64)> {
     let first = (committed.offset, (committed.segment + 1) * SEGMENT_BYTES);
-    let later = (committed.segment + 1..segments).map(|segment| (segment * SEGMENT_BYTES, (segment + 1) * SEGMENT_BYTES));
+    let later =
+        (committed.segment + 1..segments).map(|segment| (segment * SEGMENT_BYTES, (segment + 1) * SEGMENT_BYTES));
     std::iter::once(first).chain(later)
 }
 
 /// `Corruption` when a Commit record of sequence ≥ `last_seq + 2` validates past the committed end.
-fn check_nothing_committed_after<M: Medium>(medium: &M, committed: Cursor, last_seq: u64, stop: u64, segments: u64) -> Result<(), Error> {
+fn check_nothing_committed_after<M: Medium>(
+    medium: &M,
+    committed: Cursor,
+    last_seq: u64,
+    stop: u64,
+    segments: u64,
+) -> Result<(), Error> {
     for (start, end) in tail_ranges(committed, segments) {
         let found = with_recovery_bytes(medium, start, end, |bytes| {
             // Only the span holding non-zero bytes can hold a record.
@@ -218,13 +238,18 @@ fn check_nothing_committed_after<M: Medium>(medium: &M, committed: Cursor, last_
                 if bytes[at + 4] != Kind::Commit as u8 {
                     return None;
                 }
-                record::parse(&bytes[at..]).filter(|record| record.header.commit_seq >= last_seq + 2).map(|record| (at, record.header.commit_seq))
+                record::parse(&bytes[at..])
+                    .filter(|record| record.header.commit_seq >= last_seq + 2)
+                    .map(|record| (at, record.header.commit_seq))
             })
         });
         if let Some((at, seq)) = found {
             return Err(Error::corruption(
                 stop,
-                format!("the log stops here after commit {last_seq}, but commit {seq} is intact at offset {}", start + at as u64),
+                format!(
+                    "the log stops here after commit {last_seq}, but commit {seq} is intact at offset {}",
+                    start + at as u64
+                ),
             ));
         }
     }

@@ -62,7 +62,8 @@ impl CampaignConfig {
     }
 
     fn workload_options(&self, durability: Durability) -> Options {
-        let options = Options::default().durability(durability).flush(self.model.flush_model()).max_file_bytes(CAPACITY_BYTES);
+        let options =
+            Options::default().durability(durability).flush(self.model.flush_model()).max_file_bytes(CAPACITY_BYTES);
         #[cfg(feature = "planted-bugs")]
         let options = options.planted_bug(self.planted_bug);
         options
@@ -104,19 +105,52 @@ pub struct SeedReport {
 /// Runs one seed. Deterministic: the same config and seed give the same report.
 pub fn run_seed(config: &CampaignConfig, seed: u64) -> SeedReport {
     let mut rng = Rng::new(seed);
-    let (trace, commits) = match record_workload(config, seed, &mut rng) {
+    let durability = if rng.chance(50) { Durability::Immediate } else { Durability::Deferred };
+    let mut groups = Vec::new();
+    let mut done = 0;
+    while done < config.ops {
+        let writes = if durability == Durability::Deferred { 1 + rng.below(6) } else { 1 };
+        let group: Vec<Vec<Op>> = (0..writes).map(|_| random_ops(&mut rng)).collect();
+        done += group.len();
+        groups.push(group);
+    }
+    run_workload(config, seed, durability, &groups, rng)
+}
+
+/// Runs an explicit workload: each group is one commit (its writes, then `sync` when
+/// `Deferred`; with `Immediate` groups should hold one write each, which is acknowledged by its
+/// own return). `rng` draws the crash images. `seed` only labels violations.
+pub fn run_workload(
+    config: &CampaignConfig,
+    seed: u64,
+    durability: Durability,
+    groups: &[Vec<Vec<Op>>],
+    rng: Rng,
+) -> SeedReport {
+    let (trace, commits) = match record_workload(config, seed, durability, groups) {
         Ok(recorded) => recorded,
         Err(error) => {
-            let violation = violation(config, seed, 0, 0, "workload".into(), format!("the workload itself failed: {error}"));
+            let violation =
+                violation(config, seed, 0, 0, "workload".into(), format!("the workload itself failed: {error}"));
             return SeedReport { crash_points: 0, images: 0, violations: vec![violation] };
         }
     };
-    let mut replay = Replay { config, seed, rng, model: Persistence::new(config.model, Vec::new()), oracle: Oracle::new(commits), report: SeedReport::default(), changed: false, stores: 0 };
+    let mut replay = Replay {
+        config,
+        seed,
+        rng,
+        model: Persistence::new(config.model, Vec::new()),
+        oracle: Oracle::new(commits),
+        report: SeedReport::default(),
+        changed: false,
+        stores: 0,
+    };
     for (index, event) in trace.iter().enumerate() {
         if replay.report.violations.len() >= VIOLATIONS_PER_SEED_MAX {
             break;
         }
-        let store_point = matches!(event, Event::Store { .. }) && config.store_crash_every.is_some_and(|every| replay.stores % every == every - 1);
+        let store_point = matches!(event, Event::Store { .. })
+            && config.store_crash_every.is_some_and(|every| replay.stores % every == every - 1);
         if matches!(event, Event::Flush { .. } | Event::Fence) || store_point {
             replay.crash_point(index);
         }
@@ -169,7 +203,14 @@ impl Replay<'_> {
     }
 }
 
-fn violation(config: &CampaignConfig, seed: u64, crash_point: u64, event: usize, image: String, reason: String) -> Violation {
+fn violation(
+    config: &CampaignConfig,
+    seed: u64,
+    crash_point: u64,
+    event: usize,
+    image: String,
+    reason: String,
+) -> Violation {
     let bug = config.bug_name().map(|name| format!(" --break {name}")).unwrap_or_default();
     let features = if bug.is_empty() { "cli" } else { "cli,planted-bugs" };
     let replay = format!(
@@ -212,12 +253,15 @@ fn random_ops(rng: &mut Rng) -> Vec<Op> {
     match rng.below(10) {
         0..=5 => vec![Op::Put(key(rng), value(rng))],
         6..=7 => vec![Op::Delete(key(rng))],
-        _ => (0..2 + rng.below(4)).map(|_| if rng.chance(25) { Op::Delete(key(rng)) } else { Op::Put(key(rng), value(rng)) }).collect(),
+        _ => (0..2 + rng.below(4))
+            .map(|_| if rng.chance(25) { Op::Delete(key(rng)) } else { Op::Put(key(rng), value(rng)) })
+            .collect(),
     }
 }
 
 fn execute(db: &Db<MemoryMedium>, ops: &[Op]) -> Result<(), Error> {
     match ops {
+        [] => Ok(()),
         [Op::Put(key, value)] => db.put(key, value),
         [Op::Delete(key)] => db.delete(key),
         _ => {
@@ -233,29 +277,27 @@ fn execute(db: &Db<MemoryMedium>, ops: &[Op]) -> Result<(), Error> {
     }
 }
 
-/// Runs the seeded workload on a recording medium; returns the trace and the driver's commits.
-fn record_workload(config: &CampaignConfig, seed: u64, rng: &mut Rng) -> Result<(Vec<Event>, Vec<Vec<Op>>), Error> {
-    let durability = if rng.chance(50) { Durability::Immediate } else { Durability::Deferred };
+/// Runs the workload on a recording medium; returns the trace and the oracle's commits.
+fn record_workload(
+    config: &CampaignConfig,
+    seed: u64,
+    durability: Durability,
+    groups: &[Vec<Vec<Op>>],
+) -> Result<(Vec<Event>, Vec<Vec<Op>>), Error> {
     let medium = MemoryMedium::new(config.model.flush_model(), CAPACITY_BYTES, uuid(seed), true);
     let db = Db::open_medium(medium, config.workload_options(durability))?;
     let mut commits: Vec<Vec<Op>> = Vec::new();
-    let mut done = 0;
-    while done < config.ops {
-        let number = commits.len() as u64;
+    for (number, group) in groups.iter().enumerate() {
+        let number = number as u64;
         db.medium().mark(Event::Begin { commit: number });
-        let mut group = Vec::new();
-        let writes = if durability == Durability::Deferred { 1 + rng.below(6) } else { 1 };
-        for _ in 0..writes {
-            let ops = random_ops(rng);
-            execute(&db, &ops)?;
-            done += 1;
-            group.extend(ops);
+        for ops in group {
+            execute(&db, ops)?;
         }
         if durability == Durability::Deferred {
             db.sync()?;
         }
         db.medium().mark(Event::Ack { commit: number });
-        commits.push(group);
+        commits.push(group.concat());
     }
     let trace = db.medium().take_trace();
     db.abandon();
@@ -272,7 +314,12 @@ fn uuid(seed: u64) -> [u8; 16] {
 
 /// Every key and value of `db`.
 fn read_state(db: &Db<MemoryMedium>) -> Result<State, String> {
-    db.iter().map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())).map_err(|error| format!("iteration failed: {error}"))).collect()
+    db.iter()
+        .map(|item| {
+            item.map(|(key, value)| (key.to_vec(), value.to_vec()))
+                .map_err(|error| format!("iteration failed: {error}"))
+        })
+        .collect()
 }
 
 /// Where a checked image comes from: built in place from the persistence model, or given.
@@ -285,11 +332,14 @@ fn open(config: &CampaignConfig, image: &ImageSource<'_>, record: bool) -> Resul
     let flush = config.model.flush_model();
     let medium = match image {
         ImageSource::Crash(model, units, fates) => {
-            MemoryMedium::build(model.len() as u64, flush, CAPACITY_BYTES, [0; 16], record, |buffer| model.image_into(units, fates, buffer))
+            MemoryMedium::build(model.len() as u64, flush, CAPACITY_BYTES, [0; 16], record, |buffer| {
+                model.image_into(units, fates, buffer)
+            })
         }
         ImageSource::Bytes(bytes) => MemoryMedium::from_image(bytes, flush, CAPACITY_BYTES, [0; 16], record),
     };
-    Db::open_medium(medium.map_err(|error| error.to_string())?, config.recovery_options()).map_err(|error| format!("recovery failed: {error}"))
+    Db::open_medium(medium.map_err(|error| error.to_string())?, config.recovery_options())
+        .map_err(|error| format!("recovery failed: {error}"))
 }
 
 /// The durable image left after `db` ran from `image` (its trace replayed, nothing in flight).
@@ -303,7 +353,13 @@ fn durable_after(config: &CampaignConfig, image: Vec<u8>, db: Db<MemoryMedium>) 
 }
 
 /// Recovers `image` and checks it against the oracle; `deep` adds idempotence + continuation.
-fn check_image(config: &CampaignConfig, oracle: &Oracle, source: ImageSource<'_>, deep: bool, rng: &mut Rng) -> Result<(), String> {
+fn check_image(
+    config: &CampaignConfig,
+    oracle: &Oracle,
+    source: ImageSource<'_>,
+    deep: bool,
+    rng: &mut Rng,
+) -> Result<(), String> {
     let db = open(config, &source, deep)?;
     let recovered = read_state(&db)?;
     oracle.check(&recovered)?;

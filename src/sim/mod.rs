@@ -24,7 +24,7 @@ mod rng;
 
 #[cfg(feature = "planted-bugs")]
 pub use bugs::PlantedBug;
-pub use campaign::{run_seed, CampaignConfig, SeedReport, Violation};
+pub use campaign::{run_seed, run_workload, CampaignConfig, SeedReport, Violation};
 pub use explore::{draw, Strategy};
 pub use oracle::{Op, Oracle, State};
 pub use persistence::{CrashModel, Fate, Persistence};

@@ -77,7 +77,10 @@ impl Oracle {
             if *recovered == with_pending {
                 return Ok(());
             }
-            return Err(format!("neither the durable state nor durable + commit {commit}: {}", describe(recovered, &self.durable)));
+            return Err(format!(
+                "neither the durable state nor durable + commit {commit}: {}",
+                describe(recovered, &self.durable)
+            ));
         }
         Err(format!("not the durable state (no commit in flight): {}", describe(recovered, &self.durable)))
     }
@@ -87,9 +90,21 @@ impl Oracle {
 pub fn describe(got: &State, want: &State) -> String {
     for (key, value) in want {
         match got.get(key) {
-            None => return format!("key {:?} missing ({} keys recovered, {} durable)", String::from_utf8_lossy(key), got.len(), want.len()),
+            None => {
+                return format!(
+                    "key {:?} missing ({} keys recovered, {} durable)",
+                    String::from_utf8_lossy(key),
+                    got.len(),
+                    want.len()
+                )
+            }
             Some(found) if found != value => {
-                return format!("key {:?} has a {}-byte value, durable is {} bytes", String::from_utf8_lossy(key), found.len(), value.len());
+                return format!(
+                    "key {:?} has a {}-byte value, durable is {} bytes",
+                    String::from_utf8_lossy(key),
+                    found.len(),
+                    value.len()
+                );
             }
             _ => {}
         }

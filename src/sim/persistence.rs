@@ -160,7 +160,11 @@ impl Persistence {
                 }
                 CrashModel::PageCache { folio_bytes, .. } => {
                     if let (Some(first), Some(last)) = (runs.first(), runs.last()) {
-                        let units: Vec<u64> = self.units.range(first.offset / folio_bytes..last.end().div_ceil(folio_bytes)).map(|(k, _)| *k).collect();
+                        let units: Vec<u64> = self
+                            .units
+                            .range(first.offset / folio_bytes..last.end().div_ceil(folio_bytes))
+                            .map(|(k, _)| *k)
+                            .collect();
                         for unit in units {
                             self.make_durable(unit, usize::MAX);
                         }
@@ -170,7 +174,8 @@ impl Persistence {
             },
             Event::Fence => {
                 if self.model == CrashModel::Adr {
-                    let flushed: Vec<(u64, usize)> = self.units.iter().filter(|(_, u)| u.flushed > 0).map(|(k, u)| (*k, u.flushed)).collect();
+                    let flushed: Vec<(u64, usize)> =
+                        self.units.iter().filter(|(_, u)| u.flushed > 0).map(|(k, u)| (*k, u.flushed)).collect();
                     for (unit, count) in flushed {
                         self.make_durable(unit, count);
                     }
@@ -229,7 +234,9 @@ impl Persistence {
 
     /// Whether applying every pending store of a unit changes nothing (a duplicate image).
     fn pending_is_noop(&self, _unit: u64, state: &UnitState) -> bool {
-        state.pending.iter().all(|piece| self.persisted[piece.offset as usize..piece.offset as usize + piece.data.len()] == piece.data[..])
+        state.pending.iter().all(|piece| {
+            self.persisted[piece.offset as usize..piece.offset as usize + piece.data.len()] == piece.data[..]
+        })
     }
 
     /// Word pieces pending on `unit` (for `Fate::Prefix`).
@@ -240,22 +247,31 @@ impl Persistence {
     /// Atom counts at each store boundary of the eADR sequence (for prefix strategies).
     pub fn store_boundaries(&self, unit: u64) -> Vec<u64> {
         let mut total = 0;
-        self.pieces(unit).iter().map(|piece| {
-            total += piece.atom_count();
-            total
-        }).collect()
+        self.pieces(unit)
+            .iter()
+            .map(|piece| {
+                total += piece.atom_count();
+                total
+            })
+            .collect()
     }
 
     /// Sectors of a unit (for `Fate::Sectors`); 0 when the model does not tear sectors.
     pub fn sectors(&self) -> u64 {
         match self.model {
-            CrashModel::PageCache { folio_bytes, torn_sectors: true } if folio_bytes / SECTOR <= 64 => folio_bytes / SECTOR,
+            CrashModel::PageCache { folio_bytes, torn_sectors: true } if folio_bytes / SECTOR <= 64 => {
+                folio_bytes / SECTOR
+            }
             _ => 0,
         }
     }
 
     fn pieces(&self, unit: u64) -> &[Piece] {
-        if self.model == CrashModel::Eadr { &self.eadr } else { self.units.get(&unit).map_or(&[], |state| &state.pending) }
+        if self.model == CrashModel::Eadr {
+            &self.eadr
+        } else {
+            self.units.get(&unit).map_or(&[], |state| &state.pending)
+        }
     }
 
     /// The crash image where in-flight unit `units[i]` meets `fates[i]`.
@@ -355,7 +371,8 @@ mod tests {
 
     #[test]
     fn pagecache_msync_covers_the_hull_and_sectors_tear() {
-        let mut model = Persistence::new(CrashModel::PageCache { folio_bytes: 4096, torn_sectors: true }, vec![0; 3 * 4096]);
+        let mut model =
+            Persistence::new(CrashModel::PageCache { folio_bytes: 4096, torn_sectors: true }, vec![0; 3 * 4096]);
         model.apply(&Event::Store { offset: 0, data: vec![1; 4096] });
         model.apply(&Event::Store { offset: 8192, data: vec![3; 10] });
         assert_eq!(model.in_flight(), vec![0, 2]);
