@@ -62,7 +62,7 @@ impl FileMedium {
         lock_exclusive(&file)?;
         let file_bytes_at_open = file.metadata()?.len();
         let region = Arc::new(Region::reserve(options.max_file_bytes)?);
-        let map_sync = options.try_map_sync && probe_map_sync(&file, &region)?;
+        let map_sync = options.try_map_sync && probe_map_sync(&file)?;
         let model = options.flush.unwrap_or(if map_sync { FlushModel::CacheLine } else { FlushModel::Msync });
         Ok(FileMedium {
             file,
@@ -305,16 +305,18 @@ fn lock_exclusive(file: &File) -> Result<(), Error> {
     }
 }
 
-/// Whether this file accepts a `MAP_SYNC` mapping, tried in a throw-away region.
-fn probe_map_sync(file: &File, region: &Region) -> Result<bool, Error> {
-    let _ = region;
-    let probe = Region::reserve(SEGMENT_BYTES)?;
-    // A zero-length file cannot be mapped; DAX support is a property of the filesystem, so probe
-    // with a one-page window only when the file has a page, else assume the answer of the
-    // filesystem by temporarily extending: avoided here, the probe maps page 0 after growth.
-    if file.metadata()?.len() < PAGE_BYTES {
+/// Whether this file accepts a `MAP_SYNC` mapping, tried on its first page in a throw-away
+/// region. DAX support is a property of the filesystem. An empty (new) file is given its first
+/// segment for the probe; a non-empty file shorter than a page is not a store (foreign or
+/// truncated): it is never modified, and is reported as not DAX.
+fn probe_map_sync(file: &File) -> Result<bool, Error> {
+    let len = file.metadata()?.len();
+    if len == 0 {
         allocate(file, 0, SEGMENT_BYTES)?;
+    } else if len < PAGE_BYTES {
+        return Ok(false);
     }
+    let probe = Region::reserve(SEGMENT_BYTES)?;
     match probe.map_file(0, PAGE_BYTES, file.as_raw_fd(), true) {
         Ok(()) => Ok(true),
         Err(error) if matches!(error.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)) => Ok(false),
