@@ -13,7 +13,8 @@ pub struct Strategy {
     pub none: bool,
     /// Every in-flight unit persists.
     pub all: bool,
-    /// Every subset of at most this many units persists (alone), up to 2.
+    /// Every subset of at most this many units persists (alone), up to 2: exhaustive while the
+    /// pairs fit in `max_images`, sampled beyond.
     pub subsets_up_to: usize,
     /// The first k units in program order persist, for every k (eADR: every store boundary).
     pub prefixes: bool,
@@ -25,7 +26,7 @@ pub struct Strategy {
 
 impl Default for Strategy {
     fn default() -> Self {
-        Strategy { none: true, all: true, subsets_up_to: 2, prefixes: true, random: 8, max_images: 48 }
+        Strategy { none: true, all: true, subsets_up_to: 2, prefixes: true, random: 8, max_images: 128 }
     }
 }
 
@@ -70,14 +71,21 @@ pub fn draw(model: &Persistence, units: &[u64], strategy: &Strategy, rng: &mut R
     }
     if strategy.subsets_up_to >= 2 && count > 2 {
         let pairs = count * (count - 1) / 2;
-        let wanted = pairs.min(strategy.max_images / 2);
-        for _ in 0..wanted * 2 {
-            let (i, j) = (rng.below(count as u64) as usize, rng.below(count as u64) as usize);
-            if i != j {
-                push(
-                    (0..count).map(|k| if k == i || k == j { Fate::Persisted } else { Fate::Lost }).collect(),
-                    &mut ordered,
-                );
+        let room = strategy.max_images.saturating_sub(ordered.len() + strategy.random);
+        if pairs <= room {
+            // Every pair, exhaustively.
+            for i in 0..count {
+                for j in i + 1..count {
+                    push((0..count).map(|k| if k == i || k == j { Fate::Persisted } else { Fate::Lost }).collect(), &mut ordered);
+                }
+            }
+        } else {
+            // Too many units: sample pairs (seeded).
+            for _ in 0..room * 2 {
+                let (i, j) = (rng.below(count as u64) as usize, rng.below(count as u64) as usize);
+                if i != j {
+                    push((0..count).map(|k| if k == i || k == j { Fate::Persisted } else { Fate::Lost }).collect(), &mut ordered);
+                }
             }
         }
     }
