@@ -56,6 +56,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rows.push(measure("floor: 128 B store + msync of its 4 KiB page (prepared)", commits, |i| {
         floor.store_and_msync((i as u64 % 512) * 4096 + 64, &record).unwrap()
     }));
+    let mut appending = MsyncFloor::create(&dir.join("appending"))?;
+    rows.push(measure("floor, appending: 200 B records in sequence (~20 per page), msync of the page", commits, |i| {
+        let offset = (i as u64 * 200) % (2 << 20);
+        let offset = if offset % 4096 > 3896 { offset - offset % 4096 } else { offset };
+        appending.store_and_msync(offset, &[0x5A; 200]).unwrap()
+    }));
     let mut naive = MsyncFloor::create_with(&dir.join("naive"), MsyncShape::Hull, false)?;
     rows.push(measure("same, page cache NOT prepared (large folios)", commits, |i| {
         naive.store_and_msync((i as u64 % 512) * 4096 + 64, &record).unwrap()

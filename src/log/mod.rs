@@ -65,8 +65,8 @@ impl Head {
         if needed <= mapped {
             return Ok(());
         }
-        // Grow ahead by an eighth of the file (one to eight segments), to amortise the zero-fill.
-        let step = (mapped / 8 / SEGMENT_BYTES).clamp(1, 8) * SEGMENT_BYTES;
+        // Grow ahead by an eighth of the file (1 to 32 segments, 64 MiB), to amortise growth.
+        let step = (mapped / 8 / SEGMENT_BYTES).clamp(1, 32) * SEGMENT_BYTES;
         match medium.grow(needed.max(mapped + step)) {
             Err(Error::NoSpace) if mapped + step > needed => medium.grow(needed),
             other => other,

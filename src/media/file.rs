@@ -4,14 +4,24 @@
 //! [`Error::Locked`]), then every mapping is tried as `MAP_SHARED_VALIDATE | MAP_SYNC` first and
 //! falls back to `MAP_SHARED` on EOPNOTSUPP/EINVAL. The outcome picks the default flush model.
 //!
-//! Growth (`grow`): `fallocate` reserves the blocks (ENOSPC surfaces here), `pwrite` of zeros
-//! turns them into written extents (so a later msync never pays a journal commit for converting
-//! unwritten extents or filling holes), `fdatasync` makes size and blocks durable. On a page-cache
-//! file the new range is then evicted (`POSIX_FADV_DONTNEED`) and read back as 4 KiB folios
-//! (`POSIX_FADV_WILLNEED` readahead allocates order-0 folios), the mapping is advised
-//! `MADV_RANDOM` before any fault and populated read-only (`MADV_POPULATE_READ`). The first store
-//! to each page is then a write-protect fault on a 4 KiB folio, and msync writes back exactly
-//! the dirty 4 KiB pages instead of whole large folios (machine-limits.md).
+//! Growth (`grow`) gives new space written, zero-filled blocks and a 4 KiB-folio page cache,
+//! without touching the rest of the file:
+//! 1. `fallocate` reserves the blocks (ENOSPC surfaces here, never as a SIGBUS later);
+//! 2. the range is mapped and advised `MADV_RANDOM` before any fault, so faults install 4 KiB
+//!    folios (no fault-around, no readahead into large folios);
+//! 3. `MADV_POPULATE_WRITE` faults every page in writable: pages of unwritten extents read as
+//!    zeros without I/O and become dirty 4 KiB folios (old kernels: pages touched one by one);
+//! 4. `sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER)` writes exactly these pages: the
+//!    extents become written (a later msync never pays the journal commit of an unwritten-extent
+//!    conversion), the pages clean and write-protected again, so the first store to each is the
+//!    kernel's `page_mkwrite`, and msync writes back exactly the dirty 4 KiB pages instead of
+//!    whole large folios (machine-limits.md).
+//!
+//! Nothing here waits for a device flush or for the rest of the file's dirty pages. The new size
+//! and extents reach the journal at the next msync (ext4's fsync path commits the inode when its
+//! size changed), before any commit that uses them is acknowledged; under `MAP_SYNC` the fault
+//! itself makes the block metadata durable. A crash before that leaves the old size, and the
+//! lost space held nothing committed.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -29,7 +39,7 @@ use crate::error::Error;
 use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
 use crate::options::{FlushModel, MsyncShape, Options};
 
-const MADV_POPULATE_READ: libc::c_int = 22;
+const MADV_POPULATE_WRITE: libc::c_int = 23;
 /// Values at least this long are returned zero-copy (a `Bytes` that keeps the mapping alive).
 const ZERO_COPY_MIN_BYTES: usize = 16 * 1024;
 
@@ -87,34 +97,53 @@ impl FileMedium {
         self.line_flush
     }
 
+    /// Maps the existing bytes `[offset, offset + len)` (at open).
     fn map_range(&self, offset: u64, len: u64) -> Result<(), Error> {
         self.region.map_file(offset, len, self.file.as_raw_fd(), self.map_sync)?;
         if self.prepare_page_cache {
             // Before any fault: no fault-around/readahead, so faults install 4 KiB folios.
             self.region.advise(offset, len, libc::MADV_RANDOM)?;
         }
-        // Map the pages read-only now (minor faults later become write-protect faults only).
-        // Old kernels lack MADV_POPULATE_READ (EINVAL): then pages fault in on first use.
-        let _ = self.region.advise(offset, len, MADV_POPULATE_READ);
         self.mapped_bytes.store(offset + len, Ordering::Release);
         Ok(())
     }
 
-    /// Zero-fills `[from, to)` with written blocks and makes them durable; see the module docs.
-    fn zero_fill(&self, from: u64, to: u64) -> Result<(), Error> {
+    /// Maps new space `[from, to)` and fills it with written zeros; see the module docs.
+    fn map_new_space(&self, from: u64, to: u64) -> Result<(), Error> {
         allocate(&self.file, from, to - from)?;
+        if !self.prepare_page_cache {
+            return self.map_new_space_naively(from, to);
+        }
+        self.region.map_file(from, to - from, self.file.as_raw_fd(), self.map_sync)?;
+        if self.prepare_page_cache {
+            self.region.advise(from, to - from, libc::MADV_RANDOM)?;
+        }
+        if self.region.advise(from, to - from, MADV_POPULATE_WRITE).is_err() {
+            for page in (from..to).step_by(PAGE_BYTES as usize) {
+                // SAFETY: the range was mapped just above and is not published (it lies beyond
+                // `mapped_bytes`), so nobody else reads or writes it.
+                unsafe { std::ptr::write_volatile(self.region.ptr(page), 0) };
+            }
+        }
+        if !self.map_sync {
+            write_back_range(&self.file, from, to - from)?;
+        }
+        self.mapped_bytes.store(to, Ordering::Release);
+        Ok(())
+    }
+
+    /// What a store that does not manage the page cache does (`prepare_page_cache(false)`, for
+    /// measurement): zeros written with `pwrite` (the page cache keeps them in large folios),
+    /// `fdatasync`, then a plain mapping.
+    fn map_new_space_naively(&self, from: u64, to: u64) -> Result<(), Error> {
         let zeros = vec![0u8; 1 << 20];
-        let mut offset = from;
-        while offset < to {
+        for offset in (from..to).step_by(zeros.len()) {
             let chunk = (to - offset).min(zeros.len() as u64) as usize;
             self.file.write_all_at(&zeros[..chunk], offset)?;
-            offset += chunk as u64;
         }
         self.file.sync_data()?;
-        if self.prepare_page_cache {
-            advise_file(&self.file, from, to - from, libc::POSIX_FADV_DONTNEED);
-            advise_file(&self.file, from, to - from, libc::POSIX_FADV_WILLNEED);
-        }
+        self.region.map_file(from, to - from, self.file.as_raw_fd(), self.map_sync)?;
+        self.mapped_bytes.store(to, Ordering::Release);
         Ok(())
     }
 
@@ -182,9 +211,9 @@ impl Medium for FileMedium {
         if new_len > self.region.reserved_bytes() {
             return Err(Error::NoSpace);
         }
-        self.zero_fill(old_len, new_len)?;
+        self.map_new_space(old_len, new_len)?;
         self.grows_total.fetch_add(1, Ordering::Relaxed);
-        self.map_range(old_len, new_len - old_len)
+        Ok(())
     }
 
     unsafe fn bytes(&self, offset: u64, len: usize) -> &[u8] {
@@ -342,7 +371,16 @@ fn allocate(file: &File, offset: u64, len: u64) -> Result<(), Error> {
     Err(error.into())
 }
 
-fn advise_file(file: &File, offset: u64, len: u64, advice: libc::c_int) {
-    // SAFETY: plain system call on our own descriptor; advice only affects caching.
-    unsafe { libc::posix_fadvise(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t, advice) };
+/// Writes back `[offset, offset + len)` of the page cache and waits for it (no metadata, no
+/// device flush).
+fn write_back_range(file: &File, offset: u64, len: u64) -> Result<(), Error> {
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: plain system call on our own descriptor; no memory is passed.
+    let result =
+        unsafe { libc::sync_file_range(file.as_raw_fd(), offset as libc::off64_t, len as libc::off64_t, flags) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error().into())
+    }
 }

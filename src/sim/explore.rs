@@ -76,7 +76,10 @@ pub fn draw(model: &Persistence, units: &[u64], strategy: &Strategy, rng: &mut R
             // Every pair, exhaustively.
             for i in 0..count {
                 for j in i + 1..count {
-                    push((0..count).map(|k| if k == i || k == j { Fate::Persisted } else { Fate::Lost }).collect(), &mut ordered);
+                    push(
+                        (0..count).map(|k| if k == i || k == j { Fate::Persisted } else { Fate::Lost }).collect(),
+                        &mut ordered,
+                    );
                 }
             }
         } else {
@@ -84,7 +87,10 @@ pub fn draw(model: &Persistence, units: &[u64], strategy: &Strategy, rng: &mut R
             for _ in 0..room * 2 {
                 let (i, j) = (rng.below(count as u64) as usize, rng.below(count as u64) as usize);
                 if i != j {
-                    push((0..count).map(|k| if k == i || k == j { Fate::Persisted } else { Fate::Lost }).collect(), &mut ordered);
+                    push(
+                        (0..count).map(|k| if k == i || k == j { Fate::Persisted } else { Fate::Lost }).collect(),
+                        &mut ordered,
+                    );
                 }
             }
         }

@@ -9,8 +9,10 @@
 //!   word). Everything before the previous crash point is durable.
 //! - **Page cache**: units are pages (4 KiB) or folios (up to 2 MiB). Any dirty unit may be
 //!   written back at any time (any prefix of its stores, or with torn 512-byte sectors when that
-//!   option is on); msync over a range makes every dirty unit it touches durable. Growth is
-//!   durable at once (the store zero-fills and fdatasyncs before mapping new space).
+//!   option is on); msync over a range makes every dirty unit it touches durable. File growth
+//!   counts only once synced: the size grows at the next msync, and a crash image before it is
+//!   the shorter file. (Under ADR and eADR, growth is durable at once: MAP_SYNC faults make
+//!   block metadata durable.)
 
 use std::collections::BTreeMap;
 
@@ -131,12 +133,22 @@ pub struct Persistence {
     units: BTreeMap<u64, UnitState>,
     eadr: Vec<Piece>,
     seq: u64,
+    /// Page cache: a file size not yet synced.
+    unsynced_len: Option<u64>,
 }
 
 impl Persistence {
     /// Starts from a durable `image` (empty for a new file).
     pub fn new(model: CrashModel, image: Vec<u8>) -> Persistence {
-        Persistence { model, persisted: image, units: BTreeMap::new(), eadr: Vec::new(), seq: 0 }
+        Persistence { model, persisted: image, units: BTreeMap::new(), eadr: Vec::new(), seq: 0, unsynced_len: None }
+    }
+
+    fn sync_len(&mut self) {
+        if let Some(len) = self.unsynced_len.take() {
+            if self.persisted.len() < len as usize {
+                self.persisted.resize(len as usize, 0);
+            }
+        }
     }
 
     /// Replays one event.
@@ -144,8 +156,9 @@ impl Persistence {
         match event {
             Event::Store { offset, data } => self.store(*offset, data),
             Event::Grow { len } => {
-                if self.persisted.len() < *len as usize {
-                    self.persisted.resize(*len as usize, 0);
+                self.unsynced_len = Some(self.unsynced_len.unwrap_or(0).max(*len));
+                if !matches!(self.model, CrashModel::PageCache { .. }) {
+                    self.sync_len();
                 }
             }
             Event::Flush { runs } => match self.model {
@@ -159,6 +172,7 @@ impl Persistence {
                     }
                 }
                 CrashModel::PageCache { folio_bytes, .. } => {
+                    self.sync_len();
                     if let (Some(first), Some(last)) = (runs.first(), runs.last()) {
                         let units: Vec<u64> = self
                             .units
@@ -207,8 +221,7 @@ impl Persistence {
         let Some(state) = self.units.get_mut(&unit) else { return };
         let count = count.min(state.pending.len());
         for piece in state.pending.drain(..count) {
-            let start = piece.offset as usize;
-            self.persisted[start..start + piece.data.len()].copy_from_slice(&piece.data);
+            write(&mut self.persisted, piece.offset, &piece.data);
         }
         state.flushed = 0;
         if state.pending.is_empty() {
@@ -235,7 +248,8 @@ impl Persistence {
     /// Whether applying every pending store of a unit changes nothing (a duplicate image).
     fn pending_is_noop(&self, _unit: u64, state: &UnitState) -> bool {
         state.pending.iter().all(|piece| {
-            self.persisted[piece.offset as usize..piece.offset as usize + piece.data.len()] == piece.data[..]
+            let range = piece.offset as usize..piece.offset as usize + piece.data.len();
+            range.end > self.persisted.len() || self.persisted[range] == piece.data[..]
         })
     }
 
@@ -337,8 +351,12 @@ impl Persistence {
     }
 }
 
+/// Writes `bytes` at `offset`, clipped to the image (a store beyond an unsynced file size is lost
+/// with the size).
 fn write(image: &mut [u8], offset: u64, bytes: &[u8]) {
-    image[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
+    let start = (offset as usize).min(image.len());
+    let end = (offset as usize + bytes.len()).min(image.len());
+    image[start..end].copy_from_slice(&bytes[..end - start]);
 }
 
 #[cfg(test)]
@@ -381,6 +399,20 @@ mod tests {
         model.apply(&Event::Flush { runs: vec![Run { offset: 0, len: 4096 }, Run { offset: 8192, len: 4096 }] });
         assert!(model.in_flight().is_empty());
         assert_eq!(model.durable()[8192], 3);
+    }
+
+    #[test]
+    fn pagecache_growth_counts_only_once_synced() {
+        let mut model =
+            Persistence::new(CrashModel::PageCache { folio_bytes: 4096, torn_sectors: false }, vec![0; 4096]);
+        model.apply(&Event::Grow { len: 3 * 4096 });
+        model.apply(&Event::Store { offset: 8192, data: vec![7; 8] });
+        let units = model.in_flight();
+        assert!(units.is_empty(), "a store beyond the unsynced size cannot persist");
+        assert_eq!(model.image(&units, &[]).len(), 4096, "the size is not synced yet");
+        model.apply(&Event::Flush { runs: vec![Run { offset: 8192, len: 4096 }] });
+        assert_eq!(model.durable().len(), 3 * 4096);
+        assert_eq!(model.durable()[8192], 7);
     }
 
     #[test]
