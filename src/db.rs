@@ -46,17 +46,17 @@ impl<M: Medium> Db<M> {
 
     /// Sets `key` to `value`.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
-        self.engine.write(&[Op::Put(key.to_vec(), value.to_vec())])
+        self.engine.write(&[Op::Put(key, value)])
     }
 
     /// Removes `key`; a missing key is not an error.
     pub fn delete(&self, key: &[u8]) -> Result<(), Error> {
-        self.engine.write(&[Op::Delete(key.to_vec())])
+        self.engine.write(&[Op::Delete(key)])
     }
 
     /// Applies `batch` atomically.
     pub fn write(&self, batch: WriteBatch) -> Result<(), Error> {
-        self.engine.write(&batch.ops)
+        self.engine.write(&batch.ops())
     }
 
     /// All keys, ascending (reverse with `.rev()`).
@@ -187,7 +187,7 @@ pub struct Iter<'a, M: Medium = FileMedium> {
 impl<M: Medium> Iter<'_, M> {
     fn read(
         &self,
-        entry: crossbeam_skiplist::map::Entry<'_, Bytes, std::sync::atomic::AtomicU64>,
+        entry: crossbeam_skiplist::map::Entry<'_, Bytes, crate::index::Slot>,
     ) -> Result<(Bytes, Bytes), Error> {
         let offset = entry.value().load(Ordering::Acquire);
         Ok((entry.key().clone(), self.engine.value_at(offset)?))

@@ -177,7 +177,7 @@ impl<M: Medium> Engine<M> {
         }
     }
 
-    fn validate_op(&self, op: &Op) -> Result<(), Error> {
+    fn validate_op(&self, op: &Op<'_>) -> Result<(), Error> {
         let key = op.key();
         if key.len() > self.options.max_key_bytes {
             return Err(Error::KeyTooLarge { len: key.len(), max: self.options.max_key_bytes });
@@ -191,7 +191,7 @@ impl<M: Medium> Engine<M> {
     }
 
     /// Appends `ops` as one atomic batch and, for `Immediate`, waits for its commit.
-    pub(crate) fn write(&self, ops: &[Op]) -> Result<(), Error> {
+    pub(crate) fn write(&self, ops: &[Op<'_>]) -> Result<(), Error> {
         for op in ops {
             self.validate_op(op)?;
         }
@@ -206,7 +206,7 @@ impl<M: Medium> Engine<M> {
         }
     }
 
-    fn append(&self, ops: &[Op]) -> Result<u64, Error> {
+    fn append(&self, ops: &[Op<'_>]) -> Result<u64, Error> {
         let mut writer = lock(&self.writer);
         let sizes = ops.iter().map(|op| record_bytes(op.key().len(), op.value().len()));
         let needed = writer.head.segments_needed(sizes);
@@ -214,7 +214,7 @@ impl<M: Medium> Engine<M> {
         let mut bytes = 0;
         for op in ops {
             let (kind, value) = match op {
-                Op::Put(_, value) => (Kind::Put, value.as_ref()),
+                Op::Put(_, value) => (Kind::Put, *value),
                 Op::Delete(_) => (Kind::Delete, &[][..]),
             };
             let offset = writer.head.append(&self.medium, &self.dirty, kind, op.key(), value);

@@ -1,20 +1,33 @@
-//! The in-memory ordered index: key → file offset of the record holding its current value.
+//! The in-memory index: key → file offset of the record holding its current value.
 //!
-//! A lock-free skiplist (crossbeam-skiplist, built on crossbeam-epoch): readers never block and
-//! never take a lock; removed nodes are reclaimed by epoch. Only the thread holding the engine's
-//! writer mutex changes the index, so "look up, then update in place or insert" needs no CAS
-//! loop. An update of an existing key is one atomic store into its entry (no allocation).
+//! Two lock-free structures share one slot (an `AtomicU64` offset) per key:
+//! - an ordered skiplist (crossbeam-skiplist, reclaimed by crossbeam-epoch) for iteration;
+//! - a concurrent hash map (papaya, lock-free reads) for point operations.
+//!
+//! A get is a hash lookup and one atomic load; an update of an existing key is a hash lookup and
+//! one atomic store into the shared slot, which both structures see at once. Only inserts and
+//! removals touch the skiplist. With 1 M random keys a skiplist search costs ~20 cache misses
+//! (~2.5 µs here); the hash lookup one or two. Readers never block and never take a lock. Only
+//! the thread holding the engine's writer mutex changes the index, so "look up, then update in
+//! place or insert" needs no CAS loop, and the two structures never disagree for a writer.
+//! A reader may briefly find a newly inserted key through one structure and not yet the other;
+//! either view is a state the key held during the read.
 
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 
+/// The location of one key's current record, shared by both structures.
+pub(crate) type Slot = Arc<AtomicU64>;
+
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
-    map: SkipMap<Bytes, AtomicU64>,
+    ordered: SkipMap<Bytes, Slot>,
+    points: papaya::HashMap<Bytes, Slot>,
 }
 
 /// Owned bounds usable as a `RangeBounds<[u8]>` by the skiplist.
@@ -42,37 +55,43 @@ fn as_slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
 }
 
 /// The skiplist's range iterator over our bounds.
-pub(crate) type IndexRange<'a> = crossbeam_skiplist::map::Range<'a, [u8], KeyRange, Bytes, AtomicU64>;
+pub(crate) type IndexRange<'a> = crossbeam_skiplist::map::Range<'a, [u8], KeyRange, Bytes, Slot>;
 
 impl KeyIndex {
     /// Offset of the record holding `key`'s value.
     pub(crate) fn get(&self, key: &[u8]) -> Option<u64> {
-        self.map.get(key).map(|entry| entry.value().load(Ordering::Acquire))
+        self.points.pin().get(key).map(|slot| slot.load(Ordering::Acquire))
     }
 
     /// Points `key` at `location`. Writer only.
     pub(crate) fn set(&self, key: &[u8], location: u64) {
-        match self.map.get(key) {
-            Some(entry) => entry.value().store(location, Ordering::Release),
+        let points = self.points.pin();
+        match points.get(key) {
+            Some(slot) => slot.store(location, Ordering::Release),
             None => {
-                self.map.insert(Bytes::copy_from_slice(key), AtomicU64::new(location));
+                let key = Bytes::copy_from_slice(key);
+                let slot = Arc::new(AtomicU64::new(location));
+                self.ordered.insert(key.clone(), Arc::clone(&slot));
+                points.insert(key, slot);
             }
         }
     }
 
     /// Removes `key`. Writer only.
     pub(crate) fn remove(&self, key: &[u8]) {
-        self.map.remove(key);
+        if self.points.pin().remove(key).is_some() {
+            self.ordered.remove(key);
+        }
     }
 
     /// Keys present.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.ordered.len()
     }
 
     /// Entries in `range`, ascending (and descending from the back).
     pub(crate) fn range(&self, range: KeyRange) -> IndexRange<'_> {
-        self.map.range(range)
+        self.ordered.range(range)
     }
 }
 
