@@ -66,6 +66,19 @@ impl Default for PmdNode {
     }
 }
 
+/// Swaps every set page bit of `pages` to zero and, for each such page, its line mask; calls
+/// `each(page, lines)` in page order.
+fn take_pages(pages: &[AtomicU64; WORDS], lines: &[AtomicU64], mut each: impl FnMut(usize, u64)) {
+    for (word, bits) in pages.iter().enumerate() {
+        let mut rest = bits.swap(0, Ordering::SeqCst);
+        while rest != 0 {
+            let page = word * 64 + rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            each(page, lines[page].swap(0, Ordering::SeqCst));
+        }
+    }
+}
+
 /// Line bits of `page` covered by the byte range `[start, end)` (offsets inside the region).
 fn line_mask(page: u64, start: u64, end: u64) -> u64 {
     let page_start = page * PAGE_BYTES;
@@ -136,39 +149,26 @@ impl PmdNode {
             self.pmd.fetch_or(TOWRITE, Ordering::SeqCst);
             outcome.pmd_entries_tagged += 1;
         }
-        for word in 0..WORDS {
-            let pages = self.dirty_pages[word].swap(0, Ordering::SeqCst);
-            let mut rest = pages;
-            while rest != 0 {
-                let page = word * 64 + rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                let lines = self.dirty_lines[page].swap(0, Ordering::SeqCst);
-                if lines != 0 && !pmd_dirty {
-                    self.towrite_lines[page].fetch_or(lines, Ordering::SeqCst);
-                    self.towrite_pages[word].fetch_or(1 << (page % 64), Ordering::SeqCst);
-                    outcome.pte_entries_tagged += 1;
-                }
+        take_pages(&self.dirty_pages, &self.dirty_lines, |page, lines| {
+            if lines != 0 && !pmd_dirty {
+                self.towrite_lines[page].fetch_or(lines, Ordering::SeqCst);
+                self.towrite_pages[page / 64].fetch_or(1 << (page % 64), Ordering::SeqCst);
+                outcome.pte_entries_tagged += 1;
             }
-        }
+        });
         outcome
     }
 
-    /// Takes the TOWRITE state: `Some(None)` for a whole-PMD entry, `Some(Some(lines))` per page
-    /// via `each_page`, clearing TOWRITE as it goes (the `dax_writeback_one` step).
+    /// Takes and clears the TOWRITE state (the `dax_writeback_one` step). Returns `true` for a
+    /// whole-PMD entry (whose PTE state is dropped); otherwise calls `each_page(page, lines)` for
+    /// every page with TOWRITE lines.
     pub(super) fn take_towrite(&self, mut each_page: impl FnMut(u64, u64)) -> bool {
         let whole = self.pmd.fetch_and(!TOWRITE, Ordering::SeqCst) & TOWRITE != 0;
-        for word in 0..WORDS {
-            let pages = self.towrite_pages[word].swap(0, Ordering::SeqCst);
-            let mut rest = pages;
-            while rest != 0 {
-                let page = word * 64 + rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                let lines = self.towrite_lines[page].swap(0, Ordering::SeqCst);
-                if !whole && lines != 0 {
-                    each_page(page as u64, lines);
-                }
+        take_pages(&self.towrite_pages, &self.towrite_lines, |page, lines| {
+            if !whole && lines != 0 {
+                each_page(page as u64, lines);
             }
-        }
+        });
         whole
     }
 

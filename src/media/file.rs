@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use super::cpu::{self, LineFlushInstruction};
-use super::{Granularity, Medium, MediumCounters, Region, Run};
+use super::{FlushCounters, Granularity, Medium, MediumCounters, Region, Run};
 use crate::error::Error;
 use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
 use crate::options::{FlushModel, MsyncShape, Options};
@@ -56,10 +56,7 @@ pub struct FileMedium {
     msync_shape: MsyncShape,
     prepare_page_cache: bool,
     grow_lock: Mutex<()>,
-    flush_syscalls_total: AtomicU64,
-    line_flushes_total: AtomicU64,
-    fences_total: AtomicU64,
-    grows_total: AtomicU64,
+    counters: FlushCounters,
 }
 
 impl FileMedium {
@@ -85,10 +82,7 @@ impl FileMedium {
             msync_shape: options.msync_shape,
             prepare_page_cache: options.prepare_page_cache && !map_sync,
             grow_lock: Mutex::new(()),
-            flush_syscalls_total: AtomicU64::new(0),
-            line_flushes_total: AtomicU64::new(0),
-            fences_total: AtomicU64::new(0),
-            grows_total: AtomicU64::new(0),
+            counters: FlushCounters::default(),
         })
     }
 
@@ -152,12 +146,12 @@ impl FileMedium {
             MsyncShape::Hull => {
                 let start = runs[0].offset;
                 let end = runs[runs.len() - 1].end();
-                self.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
+                self.counters.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
                 self.region.msync(start, end - start)?;
             }
             MsyncShape::RangesThenFdatasync => {
                 for run in runs {
-                    self.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
+                    self.counters.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
                     // SAFETY: plain system call on our own descriptor; no memory is passed.
                     let result = unsafe {
                         libc::sync_file_range(
@@ -171,7 +165,7 @@ impl FileMedium {
                         return Err(io::Error::last_os_error().into());
                     }
                 }
-                self.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
+                self.counters.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
                 self.file.sync_data()?;
             }
         }
@@ -212,7 +206,7 @@ impl Medium for FileMedium {
             return Err(Error::NoSpace);
         }
         self.map_new_space(old_len, new_len)?;
-        self.grows_total.fetch_add(1, Ordering::Relaxed);
+        self.counters.grows_total.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -263,7 +257,7 @@ impl Medium for FileMedium {
                     lines +=
                         unsafe { cpu::flush_lines(self.line_flush, self.region.ptr(run.offset), run.len as usize) };
                 }
-                self.line_flushes_total.fetch_add(lines, Ordering::Relaxed);
+                self.counters.line_flushes_total.fetch_add(lines, Ordering::Relaxed);
                 Ok(())
             }
         }
@@ -272,7 +266,7 @@ impl Medium for FileMedium {
     fn fence(&self) -> Result<(), Error> {
         if self.model == FlushModel::CacheLine {
             cpu::store_fence();
-            self.fences_total.fetch_add(1, Ordering::Relaxed);
+            self.counters.fences_total.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -286,12 +280,7 @@ impl Medium for FileMedium {
     }
 
     fn counters(&self) -> MediumCounters {
-        MediumCounters {
-            flush_syscalls_total: self.flush_syscalls_total.load(Ordering::Relaxed),
-            line_flushes_total: self.line_flushes_total.load(Ordering::Relaxed),
-            fences_total: self.fences_total.load(Ordering::Relaxed),
-            grows_total: self.grows_total.load(Ordering::Relaxed),
-        }
+        self.counters.snapshot()
     }
 }
 

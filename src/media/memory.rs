@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 
 use super::heap::HeapRegion;
-use super::{Granularity, Medium, MediumCounters, Run};
+use super::{FlushCounters, Granularity, Medium, MediumCounters, Run};
 use crate::error::Error;
 use crate::options::FlushModel;
 
@@ -58,10 +58,7 @@ pub struct MemoryMedium {
     model: FlushModel,
     uuid: [u8; 16],
     trace: Option<Mutex<Vec<Event>>>,
-    flush_syscalls_total: AtomicU64,
-    line_flushes_total: AtomicU64,
-    fences_total: AtomicU64,
-    grows_total: AtomicU64,
+    counters: FlushCounters,
 }
 
 impl MemoryMedium {
@@ -78,10 +75,7 @@ impl MemoryMedium {
             model,
             uuid,
             trace: record.then(|| Mutex::new(Vec::new())),
-            flush_syscalls_total: AtomicU64::new(0),
-            line_flushes_total: AtomicU64::new(0),
-            fences_total: AtomicU64::new(0),
-            grows_total: AtomicU64::new(0),
+            counters: FlushCounters::default(),
         }
     }
 
@@ -171,7 +165,7 @@ impl Medium for MemoryMedium {
         if new_len > self.memory.capacity() as u64 {
             return Err(Error::NoSpace);
         }
-        self.grows_total.fetch_add(1, Ordering::Relaxed);
+        self.counters.grows_total.fetch_add(1, Ordering::Relaxed);
         self.record(Event::Grow { len: new_len });
         self.mapped_bytes.fetch_max(new_len, Ordering::AcqRel);
         Ok(())
@@ -212,10 +206,10 @@ impl Medium for MemoryMedium {
         match self.model {
             FlushModel::CacheLine => {
                 let lines: u64 = runs.iter().map(|run| run.len.div_ceil(64)).sum();
-                self.line_flushes_total.fetch_add(lines, Ordering::Relaxed);
+                self.counters.line_flushes_total.fetch_add(lines, Ordering::Relaxed);
             }
             _ => {
-                self.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
+                self.counters.flush_syscalls_total.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.record(Event::Flush { runs: runs.to_vec() });
@@ -224,7 +218,7 @@ impl Medium for MemoryMedium {
 
     fn fence(&self) -> Result<(), Error> {
         if self.model == FlushModel::CacheLine {
-            self.fences_total.fetch_add(1, Ordering::Relaxed);
+            self.counters.fences_total.fetch_add(1, Ordering::Relaxed);
             self.record(Event::Fence);
         }
         Ok(())
@@ -239,12 +233,7 @@ impl Medium for MemoryMedium {
     }
 
     fn counters(&self) -> MediumCounters {
-        MediumCounters {
-            flush_syscalls_total: self.flush_syscalls_total.load(Ordering::Relaxed),
-            line_flushes_total: self.line_flushes_total.load(Ordering::Relaxed),
-            fences_total: self.fences_total.load(Ordering::Relaxed),
-            grows_total: self.grows_total.load(Ordering::Relaxed),
-        }
+        self.counters.snapshot()
     }
 
     fn new_store_uuid(&self) -> Result<[u8; 16], Error> {

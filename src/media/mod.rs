@@ -50,6 +50,27 @@ impl Run {
     }
 }
 
+/// The live counters a medium keeps; [`MediumCounters`] is their snapshot.
+#[derive(Debug, Default)]
+pub(crate) struct FlushCounters {
+    pub(crate) flush_syscalls_total: std::sync::atomic::AtomicU64,
+    pub(crate) line_flushes_total: std::sync::atomic::AtomicU64,
+    pub(crate) fences_total: std::sync::atomic::AtomicU64,
+    pub(crate) grows_total: std::sync::atomic::AtomicU64,
+}
+
+impl FlushCounters {
+    pub(crate) fn snapshot(&self) -> MediumCounters {
+        use std::sync::atomic::Ordering::Relaxed;
+        MediumCounters {
+            flush_syscalls_total: self.flush_syscalls_total.load(Relaxed),
+            line_flushes_total: self.line_flushes_total.load(Relaxed),
+            fences_total: self.fences_total.load(Relaxed),
+            grows_total: self.grows_total.load(Relaxed),
+        }
+    }
+}
+
 /// Counters a medium keeps about its flushing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MediumCounters {
