@@ -25,8 +25,8 @@
 #   DAXVM_ACCEL=auto|kvm|tcg   auto: KVM only if kvm_intel/kvm_amd is loaded AND a probe
 #                              boot proves it runs our kernel, else TCG
 #   DAXVM_KVM_PROBE=force      run the KVM probe even without kvm_intel/kvm_amd (testing)
-#   DAXVM_TIMEOUT=600          hard limit in seconds for each QEMU boot
-#   DAXVM_STEP_TIMEOUT=500     limit for each program inside the guest
+#   DAXVM_TIMEOUT=240          hard limit in seconds for each QEMU boot (a healthy boot takes ~5 s)
+#   DAXVM_STEP_TIMEOUT=200     limit for each program inside the guest
 #   DAXVM_N=5000               keys written in boot 1, verified in boot 2
 #   DAXVM_FS='ext4 xfs'        same as --fs
 #   DAXVM_EXTRA_BINS           extra guest binaries, ';'-separated 'PATH ARGS' entries
@@ -47,8 +47,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=${DAXVM_WORK:-/tmp/daxkv-vm}
 ACCEL=${DAXVM_ACCEL:-auto}
-BOOT_TIMEOUT=${DAXVM_TIMEOUT:-600}
-STEP_TIMEOUT=${DAXVM_STEP_TIMEOUT:-500}
+BOOT_TIMEOUT=${DAXVM_TIMEOUT:-240}
+STEP_TIMEOUT=${DAXVM_STEP_TIMEOUT:-200}
 NKEYS=${DAXVM_N:-5000}
 FSLIST=${DAXVM_FS:-ext4 xfs}
 GUEST_BIN=${DAXVM_GUEST_BIN:-}
