@@ -143,6 +143,11 @@ if [ -z "$GUEST_BIN" ]; then
   (cd "$REPO" && CARGO_TARGET_DIR=$TD cargo build --release --example dax_guest --example quickstart) \
     > "$WORK/cargo-build.log" 2>&1 || { tail -40 "$WORK/cargo-build.log"; die "cargo build of the examples failed"; }
   GUEST_BIN=$TD/release/examples/dax_guest
+  # The crash-simulator sweep in ADR mode runs in every guest boot too (issue 6).
+  say "building: cargo build --release --features cli --bin daxkv (ADR crash sweep in the guest)"
+  (cd "$REPO" && CARGO_TARGET_DIR=$TD cargo build --release --features cli --bin daxkv) \
+    >> "$WORK/cargo-build.log" 2>&1 || { tail -40 "$WORK/cargo-build.log"; die "cargo build of the daxkv CLI failed"; }
+  EXTRA+=("$TD/release/daxkv crashtest --model adr --seeds 2 --ops 30 --threads 2")
 fi
 # the quickstart example runs too when it sits beside dax_guest (always, when we built it)
 QUICKSTART_BIN=$(dirname "$GUEST_BIN")/quickstart
