@@ -108,21 +108,20 @@ impl<M: Medium> Db<M> {
         let engine = &self.engine;
         let medium = engine.medium.counters();
         let dirty = engine.dirty.counters();
-        let (log_head_offset, segment) = engine.head_position();
-        let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        let writes = engine.write_counters();
         Stats {
             flush_model: engine.medium.flush_model(),
             map_sync: engine.medium.map_sync(),
             line_flush_instruction: self.line_flush_instruction(),
             keys: engine.index.len() as u64,
             file_bytes: engine.medium.mapped_bytes(),
-            log_head_offset,
-            segments_used: segment + 1,
-            puts_total: load(&engine.counters.puts_total),
-            deletes_total: load(&engine.counters.deletes_total),
-            batches_total: load(&engine.counters.batches_total),
-            commits_total: load(&engine.counters.commits_total),
-            record_bytes_total: load(&engine.counters.record_bytes_total),
+            log_head_offset: writes.log_head_offset,
+            segments_used: writes.segment_index + 1,
+            puts_total: writes.puts_total,
+            deletes_total: writes.deletes_total,
+            batches_total: writes.batches_total,
+            commits_total: engine.commits_total.load(Ordering::Relaxed),
+            record_bytes_total: writes.record_bytes_total,
             dirty,
             dirty_regions: engine.dirty.nodes() as u64,
             flush_bytes_total: dirty.flush_bytes_total,

@@ -25,7 +25,21 @@ use crate::recovery::{self, RecoveryReport};
 /// State guarded by the writer mutex.
 struct Writer {
     head: Head,
+    /// Batches appended since open (the group-commit clock; also `Stats::batches_total`).
     batches_appended: u64,
+    puts_total: u64,
+    deletes_total: u64,
+    record_bytes_total: u64,
+}
+
+/// What the writer mutex counts, read together with the head for `Stats`.
+pub(crate) struct WriteCounters {
+    pub(crate) log_head_offset: u64,
+    pub(crate) segment_index: u64,
+    pub(crate) batches_total: u64,
+    pub(crate) puts_total: u64,
+    pub(crate) deletes_total: u64,
+    pub(crate) record_bytes_total: u64,
 }
 
 /// State guarded by the commit mutex.
@@ -35,23 +49,13 @@ struct CommitState {
     last_commit_end: u64,
 }
 
-/// Monotonic counters of the write path.
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) puts_total: AtomicU64,
-    pub(crate) deletes_total: AtomicU64,
-    pub(crate) batches_total: AtomicU64,
-    pub(crate) commits_total: AtomicU64,
-    pub(crate) record_bytes_total: AtomicU64,
-}
-
 /// See the module docs.
 pub(crate) struct Engine<M: Medium> {
     pub(crate) medium: M,
     pub(crate) dirty: DirtyIndex,
     pub(crate) index: KeyIndex,
     pub(crate) options: Options,
-    pub(crate) counters: Counters,
+    pub(crate) commits_total: AtomicU64,
     pub(crate) recovery: RecoveryReport,
     writer: Mutex<Writer>,
     commit: Mutex<CommitState>,
@@ -97,9 +101,15 @@ impl<M: Medium> Engine<M> {
             dirty,
             index,
             options,
-            counters: Counters::default(),
+            commits_total: AtomicU64::new(0),
             recovery,
-            writer: Mutex::new(Writer { head, batches_appended: 0 }),
+            writer: Mutex::new(Writer {
+                head,
+                batches_appended: 0,
+                puts_total: 0,
+                deletes_total: 0,
+                record_bytes_total: 0,
+            }),
             commit: Mutex::new(state),
             durable_batches: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
@@ -216,25 +226,22 @@ impl<M: Medium> Engine<M> {
         let sizes = ops.iter().map(|op| record_bytes(op.key().len(), op.value().len()));
         let needed = writer.head.segments_needed(sizes);
         writer.head.ensure_capacity(&self.medium, needed)?;
-        let mut bytes = 0;
         for op in ops {
-            let (kind, value) = match op {
-                Op::Put(_, value) => (Kind::Put, *value),
-                Op::Delete(_) => (Kind::Delete, &[][..]),
-            };
-            let offset = writer.head.append(&self.medium, &self.dirty, kind, op.key(), value);
-            bytes += record_bytes(op.key().len(), value.len());
             match op {
-                Op::Put(key, _) => self.index.set(key, offset),
-                Op::Delete(key) => self.index.remove(key),
+                Op::Put(key, value) => {
+                    let offset = writer.head.append(&self.medium, &self.dirty, Kind::Put, key, value);
+                    self.index.set(key, offset);
+                    writer.puts_total += 1;
+                }
+                Op::Delete(key) => {
+                    writer.head.append(&self.medium, &self.dirty, Kind::Delete, key, &[]);
+                    self.index.remove(key);
+                    writer.deletes_total += 1;
+                }
             }
+            writer.record_bytes_total += record_bytes(op.key().len(), op.value().len());
         }
         writer.batches_appended += 1;
-        let puts = ops.iter().filter(|op| matches!(op, Op::Put(..))).count() as u64;
-        self.counters.puts_total.fetch_add(puts, Ordering::Relaxed);
-        self.counters.deletes_total.fetch_add(ops.len() as u64 - puts, Ordering::Relaxed);
-        self.counters.batches_total.fetch_add(1, Ordering::Relaxed);
-        self.counters.record_bytes_total.fetch_add(bytes, Ordering::Relaxed);
         Ok(writer.batches_appended)
     }
 
@@ -290,7 +297,7 @@ impl<M: Medium> Engine<M> {
                 writer.head.ensure_capacity(&self.medium, needed)?;
                 commit.last_commit_seq = writer.head.close_commit(&self.medium, &self.dirty);
                 commit.last_commit_end = writer.head.offset;
-                self.counters.commits_total.fetch_add(1, Ordering::Relaxed);
+                self.commits_total.fetch_add(1, Ordering::Relaxed);
             }
             self.dirty.tag();
             writer.batches_appended
@@ -370,10 +377,17 @@ impl<M: Medium> Engine<M> {
         self.flush_tagged()
     }
 
-    /// The log head's offset and segment (for stats).
-    pub(crate) fn head_position(&self) -> (u64, u64) {
+    /// The log head and the write counters (for stats).
+    pub(crate) fn write_counters(&self) -> WriteCounters {
         let writer = lock(&self.writer);
-        (writer.head.offset, writer.head.segment_index)
+        WriteCounters {
+            log_head_offset: writer.head.offset,
+            segment_index: writer.head.segment_index,
+            batches_total: writer.batches_appended,
+            puts_total: writer.puts_total,
+            deletes_total: writer.deletes_total,
+            record_bytes_total: writer.record_bytes_total,
+        }
     }
 
     /// Whether an earlier flush failed.

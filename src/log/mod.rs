@@ -73,8 +73,8 @@ impl Head {
         }
     }
 
-    /// Appends one record (capacity ensured by the caller) and marks its bytes dirty.
-    /// Returns the record's offset.
+    /// Appends one record (capacity ensured by the caller), advancing to the next segment when
+    /// it does not fit. Returns the record's offset.
     pub(crate) fn append<M: Medium>(
         &mut self,
         medium: &M,
@@ -83,11 +83,17 @@ impl Head {
         key: &[u8],
         value: &[u8],
     ) -> u64 {
-        let size = record::record_bytes(key.len(), value.len());
-        if self.offset + size > segment_limit(self.segment_index) {
+        if self.offset + record::record_bytes(key.len(), value.len()) > segment_limit(self.segment_index) {
             self.advance(medium, dirty);
         }
+        self.place(medium, dirty, kind, key, value)
+    }
+
+    /// Writes one record at the head, marks its bytes dirty, counts it in the open commit (every
+    /// kind but Commit) and moves the head past it. Returns its offset.
+    fn place<M: Medium>(&mut self, medium: &M, dirty: &DirtyIndex, kind: Kind, key: &[u8], value: &[u8]) -> u64 {
         let offset = self.offset;
+        let size = record::record_bytes(key.len(), value.len());
         access::append_record(medium, offset, kind, key, value, self.open_commit_seq, self.generation);
         dirty.mark(offset, size);
         self.offset += size;
@@ -104,11 +110,7 @@ impl Head {
     fn advance<M: Medium>(&mut self, medium: &M, dirty: &DirtyIndex) {
         let next = self.segment_index + 1;
         assert!((next + 1) * SEGMENT_BYTES <= medium.mapped_bytes(), "capacity not ensured");
-        let seal = pair_payload(next, self.generation + 1);
-        let seal_offset = self.offset;
-        access::append_record(medium, seal_offset, Kind::Seal, &[], &seal, self.open_commit_seq, self.generation);
-        dirty.mark(seal_offset, PAIR_RECORD_BYTES);
-        self.records_in_open_commit += 1;
+        self.place(medium, dirty, Kind::Seal, &[], &pair_payload(next, self.generation + 1));
         self.segment_index = next;
         self.generation += 1;
         self.offset = segment_start(next);
@@ -118,19 +120,7 @@ impl Head {
     /// Writes the SegmentHead record at the start of the current segment.
     pub(crate) fn write_segment_head<M: Medium>(&mut self, medium: &M, dirty: &DirtyIndex) {
         assert_eq!(self.offset, segment_start(self.segment_index));
-        let payload = pair_payload(self.segment_index, self.store_id);
-        self.append_unchecked(medium, dirty, Kind::SegmentHead, &payload);
-    }
-
-    fn append_unchecked<M: Medium>(&mut self, medium: &M, dirty: &DirtyIndex, kind: Kind, payload: &[u8]) {
-        let offset = self.offset;
-        access::append_record(medium, offset, kind, &[], payload, self.open_commit_seq, self.generation);
-        dirty.mark(offset, PAIR_RECORD_BYTES);
-        if self.records_in_open_commit == 0 {
-            self.open_commit_first = offset;
-        }
-        self.records_in_open_commit += 1;
-        self.offset += PAIR_RECORD_BYTES;
+        self.place(medium, dirty, Kind::SegmentHead, &[], &pair_payload(self.segment_index, self.store_id));
     }
 
     /// Appends the Commit record closing the open commit; returns its sequence number.
