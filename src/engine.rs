@@ -1,9 +1,10 @@
 //! The engine: the write path, group commit, open/format/recover and close, generic over the
 //! [`Medium`]. [`Db`](crate::Db) is its public face.
 //!
-//! Locks (in acquisition order): `commit` (one commit at a time; also guards the superblock),
-//! then `writer` (the log head; held while appending, and while closing a commit and tagging).
-//! Readers take neither.
+//! Locks (in acquisition order): `cleaner` (one cleaning step at a time), `commit` (one commit
+//! at a time; also guards the superblock), then `writer` (the log head and the space table; held
+//! while appending, and while closing a commit and tagging). Readers take none: they read inside
+//! a [`ReaderGate`] section, which only the cleaner waits for.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -13,18 +14,27 @@ use bytes::Bytes;
 use crate::batch::Op;
 use crate::dirty::DirtyIndex;
 use crate::error::Error;
-use crate::index::KeyIndex;
+use crate::index::{KeyIndex, Location};
 use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
 use crate::log::record::{record_bytes, Kind};
 use crate::log::superblock::{self, Superblock};
-use crate::log::{access, segment_start, Head};
+use crate::log::{access, segment_start, Head, LogSpace};
 use crate::media::Medium;
 use crate::options::{Durability, Options};
 use crate::recovery::{self, RecoveryReport};
+use crate::space::readers::{ReaderGate, SegmentPins};
+use crate::space::Space;
+
+/// Free segments user writes leave for the cleaner when the file cannot grow, so that cleaning
+/// can always make progress on a full disk.
+pub(crate) const CLEANER_RESERVE_SEGMENTS: u64 = 1;
+/// Cleaning steps a writer runs itself when it finds no free space, before `NoSpace`.
+const OUT_OF_SPACE_CLEAN_STEPS_MAX: usize = 8;
 
 /// State guarded by the writer mutex.
-struct Writer {
-    head: Head,
+pub(crate) struct Writer {
+    pub(crate) head: Head,
+    pub(crate) space: Space,
     /// Batches appended since open (the group-commit clock; also `Stats::batches_total`).
     batches_appended: u64,
     puts_total: u64,
@@ -35,7 +45,7 @@ struct Writer {
 /// What the writer mutex counts, read together with the head for `Stats`.
 pub(crate) struct WriteCounters {
     pub(crate) log_head_offset: u64,
-    pub(crate) segment_index: u64,
+    pub(crate) space: crate::space::SpaceCounters,
     pub(crate) batches_total: u64,
     pub(crate) puts_total: u64,
     pub(crate) deletes_total: u64,
@@ -43,7 +53,7 @@ pub(crate) struct WriteCounters {
 }
 
 /// State guarded by the commit mutex.
-struct CommitState {
+pub(crate) struct CommitState {
     superblock: Superblock,
     last_commit_seq: u64,
     last_commit_end: u64,
@@ -57,7 +67,12 @@ pub(crate) struct Engine<M: Medium> {
     pub(crate) options: Options,
     pub(crate) commits_total: AtomicU64,
     pub(crate) recovery: RecoveryReport,
-    writer: Mutex<Writer>,
+    pub(crate) gate: ReaderGate,
+    pub(crate) pins: std::sync::Arc<SegmentPins>,
+    /// One cleaning step at a time.
+    pub(crate) cleaner: Mutex<()>,
+    pub(crate) cleaning: crate::cleaner::CleanerCounters,
+    pub(crate) writer: Mutex<Writer>,
     commit: Mutex<CommitState>,
     durable_batches: AtomicU64,
     poisoned: AtomicBool,
@@ -66,7 +81,7 @@ pub(crate) struct Engine<M: Medium> {
     commit_done: Condvar,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a lock is a broken invariant elsewhere; the state itself is plain
     // data that every path leaves consistent before it can panic, so keep going.
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
@@ -91,6 +106,7 @@ impl<M: Medium> Engine<M> {
         medium: M,
         options: Options,
         head: Head,
+        space: Space,
         state: CommitState,
         recovery: RecoveryReport,
         index: KeyIndex,
@@ -103,8 +119,13 @@ impl<M: Medium> Engine<M> {
             options,
             commits_total: AtomicU64::new(0),
             recovery,
+            gate: ReaderGate::default(),
+            pins: std::sync::Arc::default(),
+            cleaner: Mutex::new(()),
+            cleaning: crate::cleaner::CleanerCounters::default(),
             writer: Mutex::new(Writer {
                 head,
+                space,
                 batches_appended: 0,
                 puts_total: 0,
                 deletes_total: 0,
@@ -123,21 +144,26 @@ impl<M: Medium> Engine<M> {
     fn format(medium: M, options: Options) -> Result<Engine<M>, Error> {
         medium.grow(SEGMENT_BYTES)?;
         let superblock = Superblock::new(medium.new_store_uuid()?);
+        let mut space = Space::new(1, superblock.open_epoch);
+        let (segment_index, generation) = space.take_free();
         let head = Head {
-            segment_index: 0,
-            generation: 1,
-            offset: segment_start(0),
+            segment_index,
+            generation,
+            offset: segment_start(segment_index),
             open_commit_seq: 0,
             records_in_open_commit: 0,
-            open_commit_first: segment_start(0),
+            live_segments: 1,
             store_id: superblock.store_id(),
         };
         let state = CommitState { superblock, last_commit_seq: 0, last_commit_end: 0 };
-        let engine = Self::assemble(medium, options, head, state, RecoveryReport::default(), KeyIndex::default());
+        let engine =
+            Self::assemble(medium, options, head, space, state, RecoveryReport::default(), KeyIndex::default());
         {
             let mut commit = lock(&engine.commit);
-            engine
-                .commit_locked(&mut commit, |writer| writer.head.write_segment_head(&engine.medium, &engine.dirty))?;
+            engine.commit_locked(&mut commit, |writer| {
+                let Writer { head, space, .. } = writer;
+                head.write_segment_head(&mut LogSpace { medium: &engine.medium, dirty: &engine.dirty, space })
+            })?;
             // Slot 0, durable, then slot 1: see `superblock::decode` for why the order matters.
             for _ in 0..2 {
                 let offset = access::write_superblock(&engine.medium, &commit.superblock);
@@ -160,22 +186,24 @@ impl<M: Medium> Engine<M> {
         }
         medium.map_existing(file_bytes)?;
         let index = KeyIndex::default();
-        let recovered = recovery::recover(&medium, &superblock, &index)?;
-        let was_clean = superblock.clean;
-        if was_clean {
-            superblock = Superblock { update_seq: superblock.update_seq + 1, clean: false, ..superblock };
-        }
+        let open_epoch = superblock
+            .open_epoch
+            .checked_add(1)
+            .ok_or_else(|| Error::corruption(superblock.slot_offset(), "open epoch exhausted"))?;
+        let recovered = recovery::recover(&medium, &superblock, &index, open_epoch)?;
+        superblock = Superblock { update_seq: superblock.update_seq + 1, clean: false, open_epoch, ..superblock };
         let state = CommitState {
             superblock,
             last_commit_seq: recovered.last_commit_seq,
             last_commit_end: recovered.head.offset,
         };
-        let engine = Self::assemble(medium, options, recovered.head, state, recovered.report, index);
+        let engine = Self::assemble(medium, options, recovered.head, recovered.space, state, recovered.report, index);
         for (start, end) in recovered.zeroed {
             engine.dirty.mark(start, end - start);
         }
-        if was_clean {
-            // From now on a crash is not a clean shutdown: say so durably before any write.
+        {
+            // Before any write: this open's epoch (every generation it allocates carries it), and
+            // from now on a crash is not a clean shutdown.
             let commit = lock(&engine.commit);
             let offset = access::write_superblock(&engine.medium, &commit.superblock);
             engine.dirty.mark(offset, superblock::SLOT_BYTES as u64);
@@ -221,25 +249,48 @@ impl<M: Medium> Engine<M> {
         }
     }
 
+    /// Appends `ops`; when no space is left, runs cleaning steps itself (the only time a writer
+    /// waits for the cleaner) before giving up with `NoSpace`.
     fn append(&self, ops: &[Op<'_>]) -> Result<u64, Error> {
-        let mut writer = lock(&self.writer);
+        for _ in 0..OUT_OF_SPACE_CLEAN_STEPS_MAX {
+            match self.try_append(ops) {
+                Err(Error::NoSpace) => {
+                    if !self.clean_step(None)? {
+                        return Err(Error::NoSpace);
+                    }
+                }
+                other => return other,
+            }
+        }
+        self.try_append(ops)
+    }
+
+    fn try_append(&self, ops: &[Op<'_>]) -> Result<u64, Error> {
+        let mut guard = lock(&self.writer);
+        let writer = &mut *guard;
+        writer.space.release_retired(|segment| self.pins.is_pinned(segment));
         let sizes = ops.iter().map(|op| record_bytes(op.key().len(), op.value().len()));
         let needed = writer.head.segments_needed(sizes);
-        writer.head.ensure_capacity(&self.medium, needed)?;
+        writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, CLEANER_RESERVE_SEGMENTS)?;
+        let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
         for op in ops {
-            match op {
+            let record_bytes = record_bytes(op.key().len(), op.value().len());
+            let superseded = match op {
                 Op::Put(key, value) => {
-                    let offset = writer.head.append(&self.medium, &self.dirty, Kind::Put, key, value);
-                    self.index.set(key, offset);
+                    let offset = writer.head.append(&mut log, Kind::Put, key, value);
                     writer.puts_total += 1;
+                    self.index.set(key, Location { offset, record_bytes })
                 }
                 Op::Delete(key) => {
-                    writer.head.append(&self.medium, &self.dirty, Kind::Delete, key, &[]);
-                    self.index.remove(key);
+                    writer.head.append(&mut log, Kind::Delete, key, &[]);
                     writer.deletes_total += 1;
+                    self.index.remove(key)
                 }
+            };
+            if let Some(old) = superseded {
+                log.space.died(old.offset, old.record_bytes);
             }
-            writer.record_bytes_total += record_bytes(op.key().len(), op.value().len());
+            writer.record_bytes_total += record_bytes;
         }
         writer.batches_appended += 1;
         Ok(writer.batches_appended)
@@ -284,18 +335,32 @@ impl<M: Medium> Engine<M> {
         self.commit_locked(&mut commit, |_| ())
     }
 
+    /// Commits everything appended so far; `before` runs under the writer mutex first.
+    pub(crate) fn sync_with(&self, before: impl FnOnce(&mut Writer)) -> Result<(), Error> {
+        let mut commit = lock(&self.commit);
+        self.commit_locked(&mut commit, before)
+    }
+
     /// The commit protocol (docs/design.md): under the writer mutex, `before` may append, the
     /// Commit record closes the open commit and DIRTY becomes TOWRITE; then, without the writer
     /// mutex, the tagged runs are flushed and fenced once.
-    fn commit_locked(&self, commit: &mut CommitState, before: impl FnOnce(&mut Writer)) -> Result<(), Error> {
+    pub(crate) fn commit_locked(
+        &self,
+        commit: &mut CommitState,
+        before: impl FnOnce(&mut Writer),
+    ) -> Result<(), Error> {
         self.check_writable()?;
         let appended = {
-            let mut writer = lock(&self.writer);
-            before(&mut writer);
+            let mut guard = lock(&self.writer);
+            let writer = &mut *guard;
+            before(writer);
             if writer.head.records_in_open_commit > 0 {
                 let needed = writer.head.segments_needed(std::iter::empty());
-                writer.head.ensure_capacity(&self.medium, needed)?;
-                commit.last_commit_seq = writer.head.close_commit(&self.medium, &self.dirty);
+                // A Commit record may take the cleaner's reserve: it is 48 bytes, and it is what
+                // makes cleaning's own copies durable.
+                writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, 0)?;
+                let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
+                commit.last_commit_seq = writer.head.close_commit(&mut log);
                 commit.last_commit_end = writer.head.offset;
                 self.commits_total.fetch_add(1, Ordering::Relaxed);
             }
@@ -310,7 +375,7 @@ impl<M: Medium> Engine<M> {
     /// The writeback of a commit whose Commit record ends at `commit_end`.
     fn writeback_commit(&self, commit_end: u64) -> Result<(), Error> {
         #[cfg(feature = "planted-bugs")]
-        if let Some(bug) = self.options.planted_bug {
+        if let Some(bug) = self.options.planted_bug.filter(|bug| !bug.needs_cleaning()) {
             return crate::sim::bugs::writeback(self, bug, commit_end);
         }
         let _ = commit_end;
@@ -319,7 +384,7 @@ impl<M: Medium> Engine<M> {
 
     /// Tags and flushes whatever is dirty (superblock and recovery writes). Commit mutex held
     /// by the caller or the engine not shared yet.
-    fn flush_tagged(&self) -> Result<(), Error> {
+    pub(crate) fn flush_tagged(&self) -> Result<(), Error> {
         self.dirty.tag();
         self.writeback()
     }
@@ -342,14 +407,21 @@ impl<M: Medium> Engine<M> {
 
     /// The current value of `key`.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Error> {
+        let section = self.gate.enter();
         match self.index.get(key) {
             None => Ok(None),
-            Some(offset) => self.value_at(offset).map(Some),
+            Some(location) => self.value_at(&section, location.offset).map(Some),
         }
     }
 
-    /// The value of the published record at `offset`.
-    pub(crate) fn value_at(&self, offset: u64) -> Result<Bytes, Error> {
+    /// The value of the published record at `offset`, looked up in the index inside `section`
+    /// (which keeps the record's segment from reuse until it ends).
+    pub(crate) fn value_at(
+        &self,
+        section: &crate::space::readers::ReadSection<'_>,
+        offset: u64,
+    ) -> Result<Bytes, Error> {
+        let _ = section;
         let header = access::published_header(&self.medium, offset)?;
         if header.kind != Kind::Put {
             return Err(Error::corruption(offset, "index points at a record that is not a put"));
@@ -357,7 +429,8 @@ impl<M: Medium> Engine<M> {
         if self.options.verify_checksums_on_read {
             access::verify_published(&self.medium, offset, &header)?;
         }
-        Ok(access::published_value(&self.medium, offset, &header))
+        let segment = offset / SEGMENT_BYTES;
+        Ok(access::published_value(&self.medium, offset, &header, || self.pins.pin(segment)))
     }
 
     /// Commits, then records a clean shutdown in the superblock.
@@ -382,7 +455,7 @@ impl<M: Medium> Engine<M> {
         let writer = lock(&self.writer);
         WriteCounters {
             log_head_offset: writer.head.offset,
-            segment_index: writer.head.segment_index,
+            space: writer.space.counters(),
             batches_total: writer.batches_appended,
             puts_total: writer.puts_total,
             deletes_total: writer.deletes_total,

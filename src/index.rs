@@ -1,4 +1,6 @@
-//! The in-memory index: key → file offset of the record holding its current value.
+//! The in-memory index: key → location (file offset and size) of the record holding its current
+//! value. A location packs into one `u64`: offset / 8 in bits 0..43 (files up to 64 TiB), record
+//! bytes / 8 above (records up to 2 MiB), so space accounting needs no header read.
 //!
 //! Two lock-free structures share one slot (an `AtomicU64` offset) per key:
 //! - an ordered skiplist (crossbeam-skiplist, reclaimed by crossbeam-epoch) for iteration;
@@ -20,8 +22,29 @@ use std::sync::Arc;
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 
-/// The location of one key's current record, shared by both structures.
+/// The packed location of one key's current record, shared by both structures.
 pub(crate) type Slot = Arc<AtomicU64>;
+
+/// Where a record lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub(crate) offset: u64,
+    pub(crate) record_bytes: u64,
+}
+
+const OFFSET_BITS: u32 = 43;
+
+impl Location {
+    pub(crate) fn pack(self) -> u64 {
+        debug_assert!(self.offset % 8 == 0 && self.record_bytes % 8 == 0);
+        debug_assert!(self.offset >> 3 < 1 << OFFSET_BITS && self.record_bytes >> 3 < 1 << (64 - OFFSET_BITS));
+        (self.offset >> 3) | ((self.record_bytes >> 3) << OFFSET_BITS)
+    }
+
+    pub(crate) fn unpack(packed: u64) -> Location {
+        Location { offset: (packed & ((1 << OFFSET_BITS) - 1)) << 3, record_bytes: (packed >> OFFSET_BITS) << 3 }
+    }
+}
 
 /// See the module docs.
 #[derive(Debug, Default)]
@@ -58,30 +81,33 @@ fn as_slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
 pub(crate) type IndexRange<'a> = crossbeam_skiplist::map::Range<'a, [u8], KeyRange, Bytes, Slot>;
 
 impl KeyIndex {
-    /// Offset of the record holding `key`'s value.
-    pub(crate) fn get(&self, key: &[u8]) -> Option<u64> {
-        self.points.pin().get(key).map(|slot| slot.load(Ordering::Acquire))
+    /// Location of the record holding `key`'s value.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Location> {
+        self.points.pin().get(key).map(|slot| Location::unpack(slot.load(Ordering::Acquire)))
     }
 
-    /// Points `key` at `location`. Writer only.
-    pub(crate) fn set(&self, key: &[u8], location: u64) {
+    /// Points `key` at `location`; returns where it pointed before. Writer only.
+    pub(crate) fn set(&self, key: &[u8], location: Location) -> Option<Location> {
         let points = self.points.pin();
         match points.get(key) {
-            Some(slot) => slot.store(location, Ordering::Release),
+            Some(slot) => Some(Location::unpack(slot.swap(location.pack(), Ordering::AcqRel))),
             None => {
                 let key = Bytes::copy_from_slice(key);
-                let slot = Arc::new(AtomicU64::new(location));
+                let slot = Arc::new(AtomicU64::new(location.pack()));
                 self.ordered.insert(key.clone(), Arc::clone(&slot));
                 points.insert(key, slot);
+                None
             }
         }
     }
 
-    /// Removes `key`. Writer only.
-    pub(crate) fn remove(&self, key: &[u8]) {
-        if self.points.pin().remove(key).is_some() {
+    /// Removes `key`; returns where it pointed. Writer only.
+    pub(crate) fn remove(&self, key: &[u8]) -> Option<Location> {
+        let removed = self.points.pin().remove(key).map(|slot| Location::unpack(slot.load(Ordering::Acquire)));
+        if removed.is_some() {
             self.ordered.remove(key);
         }
+        removed
     }
 
     /// Keys present.
@@ -109,7 +135,18 @@ pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Bytes> {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_successor;
+    use super::{prefix_successor, Location};
+
+    #[test]
+    fn locations_pack_losslessly_at_the_limits() {
+        for location in [
+            Location { offset: 0, record_bytes: 32 },
+            Location { offset: (1 << 46) - 8, record_bytes: 2 << 20 },
+            Location { offset: 4096 + 48, record_bytes: 1064 },
+        ] {
+            assert_eq!(Location::unpack(location.pack()), location);
+        }
+    }
 
     #[test]
     fn prefix_successor_skips_saturated_bytes() {

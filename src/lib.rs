@@ -23,6 +23,7 @@
 
 mod batch;
 pub mod check;
+mod cleaner;
 mod db;
 pub mod dirty;
 mod engine;
@@ -35,6 +36,7 @@ mod options;
 mod recovery;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod space;
 mod stats;
 
 pub use batch::WriteBatch;
@@ -43,4 +45,5 @@ pub use db::{Db, Iter};
 pub use error::Error;
 pub use options::{Durability, FlushModel, MsyncShape, Options};
 pub use recovery::RecoveryReport;
+pub use space::SegmentUsage;
 pub use stats::Stats;

@@ -49,6 +49,8 @@ pub struct Options {
     pub(crate) try_map_sync: bool,
     pub(crate) verify_checksums_on_read: bool,
     pub(crate) prepare_page_cache: bool,
+    pub(crate) max_space_amplification: f64,
+    pub(crate) background_cleaning: bool,
     #[cfg(feature = "planted-bugs")]
     pub(crate) planted_bug: Option<crate::sim::PlantedBug>,
 }
@@ -65,6 +67,8 @@ impl Default for Options {
             try_map_sync: true,
             verify_checksums_on_read: false,
             prepare_page_cache: true,
+            max_space_amplification: 1.3,
+            background_cleaning: true,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
@@ -131,6 +135,23 @@ impl Options {
         self
     }
 
+    /// The space the log may occupy, as a multiple of the live data (default 1.3): above it the
+    /// cleaner moves live records out of the emptiest, oldest segments and frees them. Lower
+    /// means a smaller file and more copying (write amplification). At least 1.1. The file also
+    /// keeps a few free segments for reuse (1/16 of the log, at least 3); beyond those, free
+    /// space is punched out of the file.
+    pub fn max_space_amplification(mut self, ratio: f64) -> Self {
+        self.max_space_amplification = ratio;
+        self
+    }
+
+    /// Run the cleaner on a background thread (default true). Off, space is reclaimed only by
+    /// [`Db::compact`](crate::Db::compact), and by writers that find the file full.
+    pub fn background_cleaning(mut self, enabled: bool) -> Self {
+        self.background_cleaning = enabled;
+        self
+    }
+
     /// Plants a deliberate commit-protocol bug (to prove the crash checker finds it).
     #[cfg(feature = "planted-bugs")]
     pub fn planted_bug(mut self, bug: Option<crate::sim::PlantedBug>) -> Self {
@@ -155,6 +176,9 @@ impl Options {
         }
         if self.max_file_bytes > 1 << 46 {
             return Err(Error::InvalidOptions("max_file_bytes must be at most 64 TiB".into()));
+        }
+        if !(self.max_space_amplification >= 1.1 && self.max_space_amplification.is_finite()) {
+            return Err(Error::InvalidOptions("max_space_amplification must be a finite number >= 1.1".into()));
         }
         if self.flush == Some(FlushModel::CacheLine) && !cfg!(target_arch = "x86_64") {
             return Err(Error::InvalidOptions("the CacheLine flusher needs x86_64".into()));

@@ -21,8 +21,35 @@ pub struct Stats {
     pub file_bytes: u64,
     /// File offset of the log head.
     pub log_head_offset: u64,
-    /// Segments the log has used (the head's segment index + 1).
+    /// Segments holding the log.
     pub segments_used: u64,
+    /// Bytes of live records: current values and tombstones (see docs/design.md).
+    pub live_bytes: u64,
+    /// Bytes of dead records in segments holding the log (what cleaning reclaims).
+    pub dead_bytes: u64,
+    /// Free segments, ready for reuse (punched ones included).
+    pub segments_free: u64,
+    /// Free segments whose blocks were handed back to the filesystem.
+    pub segments_punched: u64,
+    /// Cleaned segments waiting for zero-copy values that still hold their bytes.
+    pub segments_retired: u64,
+    /// Segments being cleaned right now (0 or 1).
+    pub segments_cleaning: u64,
+    /// Cleaning steps that found a segment to clean.
+    pub cleaning_steps_total: u64,
+    /// Segments the cleaner freed.
+    pub cleaning_segments_freed_total: u64,
+    /// Times the log moved into a segment the cleaner had freed.
+    pub segments_reused_total: u64,
+    /// Bytes of live records the cleaner copied (its write amplification is
+    /// `(record_bytes_total + cleaning_bytes_copied_total) / record_bytes_total`).
+    pub cleaning_bytes_copied_total: u64,
+    /// Live records the cleaner copied.
+    pub cleaning_records_copied_total: u64,
+    /// Segments handed back to the filesystem with `fallocate(PUNCH_HOLE | KEEP_SIZE)`.
+    pub holes_punched_total: u64,
+    /// Zero-copy values alive (each pins its segment against reuse).
+    pub values_pinned: u64,
     /// Put records written.
     pub puts_total: u64,
     /// Delete records written.
@@ -31,7 +58,7 @@ pub struct Stats {
     pub batches_total: u64,
     /// Commits closed (fewer than batches under group commit or `Deferred`).
     pub commits_total: u64,
-    /// Bytes of records written.
+    /// Bytes of records written by the application's writes (cleaning's copies not included).
     pub record_bytes_total: u64,
     /// Dirty-index counters: entries tagged, runs flushed, bytes flushed.
     pub dirty: DirtyCounters,

@@ -1,5 +1,7 @@
 //! The bounded crash sweep: every crash model, seeded workloads, every crash point, images drawn
-//! by the default strategy; zero violations allowed. `DAXKV_CRASH_SEEDS=N` raises the budget
+//! by the default strategy; zero violations allowed. Half the seeds run the cleaning profile, so
+//! crash points fall inside the cleaner's copy, free and reuse steps (asserted: segments must be
+//! cleaned and reused). `DAXKV_CRASH_SEEDS=N` raises the budget
 //! (seeds per model) for soak runs; `DAXKV_CRASH_OPS` the operations per seed.
 
 use daxkv::sim::{run_seed, CampaignConfig, CrashModel};
@@ -13,11 +15,14 @@ fn sweep(model: CrashModel, first_seed: u64) {
     let ops = budget("DAXKV_CRASH_OPS", 60) as usize;
     let mut config = CampaignConfig::new(model, ops);
     config.store_crash_every = Some(7);
-    let (mut points, mut images) = (0, 0);
+    config.cleaning_percent = 50;
+    let (mut points, mut images, mut freed, mut reused) = (0, 0, 0, 0);
     for seed in first_seed..first_seed + seeds {
         let report = run_seed(&config, seed);
         points += report.crash_points;
         images += report.images;
+        freed += report.segments_freed;
+        reused += report.segments_reused;
         if let Some(violation) = report.violations.first() {
             panic!(
                 "{} violation at seed {seed}, crash point {}: {}\n  image: {}\n  replay: {}",
@@ -29,8 +34,12 @@ fn sweep(model: CrashModel, first_seed: u64) {
             );
         }
     }
-    eprintln!("{}: {seeds} seeds x {ops} ops: {points} crash points, {images} images, 0 violations", model.name());
+    eprintln!(
+        "{}: {seeds} seeds x {ops} ops: {points} crash points, {images} images, {freed} segments cleaned, {reused} reused, 0 violations",
+        model.name()
+    );
     assert!(points > 0 && images >= points, "the sweep must explore crash points");
+    assert!(freed > 0 && reused > 0, "the sweep must crash inside cleaning and reuse");
 }
 
 #[test]

@@ -55,6 +55,16 @@ fn commit_before_data_is_found_under_pagecache() {
 }
 
 #[test]
+fn free_before_copies_durable_is_found_under_adr() {
+    find(PlantedBug::FreeBeforeCopiesDurable, CrashModel::Adr);
+}
+
+#[test]
+fn free_before_copies_durable_is_found_under_pagecache() {
+    find(PlantedBug::FreeBeforeCopiesDurable, CrashModel::parse("pagecache").unwrap());
+}
+
+#[test]
 fn the_same_bug_is_harmless_where_it_should_be() {
     // Fence-before-flush cannot lose data under the page-cache model: msync is synchronous.
     let mut config = CampaignConfig::new(CrashModel::parse("pagecache").unwrap(), 40);

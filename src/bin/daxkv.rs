@@ -29,15 +29,23 @@ fn cli() -> Command {
                 .help("also crash before every Nth store"),
         )
         .arg(
+            Arg::new("cleaning-percent")
+                .long("cleaning-percent")
+                .default_value("35")
+                .value_parser(value_parser!(u64))
+                .help("percent of seeds running the cleaning profile (large values, compaction steps)"),
+        )
+        .arg(
             Arg::new("threads")
                 .long("threads")
                 .value_parser(value_parser!(usize))
                 .help("worker threads (default: all cores)"),
         );
     #[cfg(feature = "planted-bugs")]
-    let crashtest = crashtest.arg(
-        Arg::new("break").long("break").help("plant a bug: skip-data-flush | fence-before-flush | commit-before-data"),
-    );
+    let crashtest =
+        crashtest.arg(Arg::new("break").long("break").help(
+            "plant a bug: skip-data-flush | fence-before-flush | commit-before-data | free-before-copies-durable",
+        ));
     Command::new("daxkv")
         .about("daxkv: an embedded key-value store for byte-addressable storage")
         .subcommand_required(true)
@@ -75,6 +83,7 @@ fn crashtest(args: &ArgMatches) -> ExitCode {
     let first = *args.get_one::<u64>("seed").expect("default");
     let mut config = CampaignConfig::new(model, *args.get_one::<usize>("ops").expect("default"));
     config.store_crash_every = args.get_one::<u64>("store-crash-every").copied();
+    config.cleaning_percent = (*args.get_one::<u64>("cleaning-percent").expect("default")).min(100);
     #[cfg(feature = "planted-bugs")]
     if let Some(name) = args.get_one::<String>("break") {
         match daxkv::sim::PlantedBug::parse(name) {
@@ -146,8 +155,10 @@ fn summarize(config: &CampaignConfig, reports: &[(u64, SeedReport)], elapsed: f6
         println!("  image: {}", violation.image);
         println!("  replay: {}", violation.replay);
     }
+    let freed: u64 = reports.iter().map(|(_, r)| r.segments_freed).sum();
+    let reused: u64 = reports.iter().map(|(_, r)| r.segments_reused).sum();
     println!(
-        "crash points: {points}, images: {images}, images/s: {:.0}, violations: {}",
+        "crash points: {points}, images: {images}, images/s: {:.0}, segments cleaned: {freed}, reused: {reused}, violations: {}",
         images as f64 / elapsed.max(1e-9),
         violations.len()
     );

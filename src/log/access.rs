@@ -4,8 +4,12 @@
 //! The invariant all of them rest on (docs/design.md, "Concurrency"):
 //! - bytes at or after the write head are *unpublished*: no index entry points there and
 //!   no reader reads them; only the thread holding the writer mutex writes them;
-//! - bytes before the head that hold a record reachable from the index are *published* and
-//!   never written again while the store is open (the log is append-only);
+//! - bytes before the head in a live segment are *published* and never written again while the
+//!   segment is live (the log is append-only), except its SegmentHead record, which no reader
+//!   reads and which the cleaner zeroes when it frees the segment;
+//! - a freed segment is written again (reused) or punched only after every read section that
+//!   could have found an offset in it has ended and no zero-copy value pins it
+//!   (see `space::readers`);
 //! - recovery runs before the engine is shared with any other thread.
 
 use bytes::Bytes;
@@ -46,11 +50,48 @@ pub(crate) fn published_header<M: Medium>(medium: &M, offset: u64) -> Result<Hea
     Header::decode_unchecked(bytes).ok_or_else(|| Error::corruption(offset, "index points at an invalid record header"))
 }
 
-/// Key and value of the published record at `offset` (header already decoded).
-pub(crate) fn published_value<M: Medium>(medium: &M, offset: u64, header: &Header) -> Bytes {
+/// The value of the published record at `offset` (header already decoded). `pin` keeps the
+/// record's segment from reuse if the value is handed out zero-copy.
+pub(crate) fn published_value<M: Medium, K: Send + 'static>(
+    medium: &M,
+    offset: u64,
+    header: &Header,
+    pin: impl FnOnce() -> K,
+) -> Bytes {
     let value_at = offset + RECORD_HEADER_BYTES as u64 + u64::from(header.key_len);
-    // SAFETY: as in `published_header`; the value lies inside the same published record.
-    unsafe { medium.value(value_at, header.value_len as usize) }
+    // SAFETY: as in `published_header`; the value lies inside the same published record, and a
+    // zero-copy value carries the pin that keeps its segment from reuse.
+    unsafe { medium.value(value_at, header.value_len as usize, pin) }
+}
+
+/// Header, key and value of the published record at `offset` in a segment being cleaned.
+pub(crate) fn published_record<M: Medium>(medium: &M, offset: u64) -> Result<(Header, &[u8], &[u8]), Error> {
+    let header = published_header(medium, offset)?;
+    let key_at = offset + RECORD_HEADER_BYTES as u64;
+    // SAFETY: as in `published_header`: the segment is live (the cleaner frees it only after
+    // this copy), so its records are never written meanwhile.
+    let key = unsafe { medium.bytes(key_at, header.key_len as usize) };
+    // SAFETY: as above; the value follows the key inside the same record.
+    let value = unsafe { medium.bytes(key_at + u64::from(header.key_len), header.value_len as usize) };
+    Ok((header, key, value))
+}
+
+/// Zeroes the SegmentHead record of a segment the cleaner gave back (its Free record durable).
+/// Writer mutex held by the caller.
+pub(crate) fn zero_segment_head<M: Medium>(medium: &M, start: u64, len: u64) {
+    let zeros = [0u8; 64];
+    assert!(len <= zeros.len() as u64);
+    // SAFETY: no index entry points at a SegmentHead record, so no reader reads these bytes; the
+    // caller holds the writer mutex, the only other writer of the segment.
+    unsafe { medium.write(start, &zeros[..len as usize]) };
+}
+
+/// Hands a free segment's blocks back to the filesystem. `Ok(false)` when it cannot punch.
+pub(crate) fn punch_free_segment<M: Medium>(medium: &M, start: u64, len: u64) -> Result<bool, Error> {
+    // SAFETY: the segment is free: it was retired after a grace period with no read section that
+    // could hold an offset into it and no zero-copy value pinning it, and it is not reused while
+    // the caller holds the writer mutex.
+    unsafe { medium.punch(start, len) }
 }
 
 /// Verifies the checksum of the published record at `offset`.

@@ -2,8 +2,10 @@
 //!
 //! The file is a sequence of 2 MiB segments. Segment 0 starts after the superblock page; every
 //! segment begins with a SegmentHead record and, once full, ends with a Seal record naming the
-//! next segment. A commit is the run of records carrying one `commit_seq`, closed by a Commit
-//! record that counts them. See docs/format.md and docs/design.md.
+//! next segment and its generation. A commit is the run of records carrying one `commit_seq`,
+//! closed by a Commit record that counts them. Segments are taken from the free list of [`Space`] (lowest index
+//! first), so the log's segments are in generation order, not file order. See docs/format.md and
+//! docs/design.md.
 
 pub(crate) mod access;
 pub(crate) mod record;
@@ -13,6 +15,7 @@ use crate::dirty::DirtyIndex;
 use crate::error::Error;
 use crate::layout::{SEGMENT_BYTES, SUPERBLOCK_AREA_BYTES};
 use crate::media::Medium;
+use crate::space::Space;
 use record::{pair_payload, Kind, PAIR_RECORD_BYTES};
 
 /// First byte of segment `index` usable for records.
@@ -38,104 +41,133 @@ pub(crate) struct Head {
     pub(crate) offset: u64,
     pub(crate) open_commit_seq: u64,
     pub(crate) records_in_open_commit: u64,
-    pub(crate) open_commit_first: u64,
+    /// Live segments (the count every Commit record carries; recovery checks it).
+    pub(crate) live_segments: u64,
     pub(crate) store_id: u64,
 }
 
 impl Head {
     /// New segments that appending records of `sizes` (in order, plus the closing Commit) needs.
+    /// Which free segment comes next is not known here, so every new segment is counted as
+    /// segment 0, the smallest (it can be reused too): an upper bound.
     pub(crate) fn segments_needed(&self, sizes: impl Iterator<Item = u64>) -> u64 {
-        let (mut index, mut offset, mut needed) = (self.segment_index, self.offset, 0);
+        let (mut offset, mut limit, mut needed) = (self.offset, segment_limit(self.segment_index), 0);
         for size in sizes.chain(std::iter::once(PAIR_RECORD_BYTES)) {
-            if offset + size > segment_limit(index) {
-                index += 1;
+            if offset + size > limit {
                 needed += 1;
-                offset = segment_start(index) + PAIR_RECORD_BYTES;
-                assert!(offset + size <= segment_limit(index), "record larger than a segment");
+                offset = segment_start(0) + PAIR_RECORD_BYTES;
+                limit = segment_limit(0);
+                assert!(offset + size <= limit, "record larger than a segment");
             }
             offset += size;
         }
         needed
     }
 
-    /// Grows the medium so that `segments` more segments after the current one exist.
-    pub(crate) fn ensure_capacity<M: Medium>(&self, medium: &M, segments: u64) -> Result<(), Error> {
-        let needed = (self.segment_index + 1 + segments) * SEGMENT_BYTES;
-        let mapped = medium.mapped_bytes();
-        if needed <= mapped {
-            return Ok(());
+    /// Makes sure `segments` free segments (plus `reserve` more, kept for the cleaner) exist and
+    /// are backed by blocks: grows the file, and refills punched segments about to be used.
+    pub(crate) fn ensure_capacity<M: Medium>(
+        &self,
+        medium: &M,
+        space: &mut Space,
+        segments: u64,
+        reserve: u64,
+    ) -> Result<(), Error> {
+        let wanted = segments + reserve;
+        if space.free_count() < wanted {
+            let mapped = medium.mapped_bytes();
+            let shortfall = (wanted - space.free_count()) * SEGMENT_BYTES;
+            // While the log is mostly live data (a load), grow ahead by an eighth of the file (1
+            // to 32 segments, 64 MiB) to amortise growth. Once it holds dead data, space should
+            // come from cleaning: grow only by what is missing, so the file stays near its bound.
+            let counters = space.counters();
+            let loading = counters.dead_bytes <= counters.live_bytes / 16;
+            let step = if loading { (mapped / 8 / SEGMENT_BYTES).clamp(1, 32) * SEGMENT_BYTES } else { shortfall };
+            let grown = match medium.grow(mapped + shortfall.max(step)) {
+                Err(Error::NoSpace) if step > shortfall => medium.grow(mapped + shortfall),
+                other => other,
+            };
+            grown?;
+            space.grown(medium.mapped_bytes() / SEGMENT_BYTES);
         }
-        // Grow ahead by an eighth of the file (1 to 32 segments, 64 MiB), to amortise growth.
-        let step = (mapped / 8 / SEGMENT_BYTES).clamp(1, 32) * SEGMENT_BYTES;
-        match medium.grow(needed.max(mapped + step)) {
-            Err(Error::NoSpace) if mapped + step > needed => medium.grow(needed),
-            other => other,
+        let punched: Vec<u64> =
+            space.next_free(segments).filter(|(_, punched)| *punched).map(|(index, _)| index).collect();
+        for index in punched {
+            medium.refill(index * SEGMENT_BYTES, SEGMENT_BYTES)?;
+            space.refilled(index);
         }
+        Ok(())
     }
 
     /// Appends one record (capacity ensured by the caller), advancing to the next segment when
     /// it does not fit. Returns the record's offset.
-    pub(crate) fn append<M: Medium>(
-        &mut self,
-        medium: &M,
-        dirty: &DirtyIndex,
-        kind: Kind,
-        key: &[u8],
-        value: &[u8],
-    ) -> u64 {
+    pub(crate) fn append<M: Medium>(&mut self, log: &mut LogSpace<'_, M>, kind: Kind, key: &[u8], value: &[u8]) -> u64 {
         if self.offset + record::record_bytes(key.len(), value.len()) > segment_limit(self.segment_index) {
-            self.advance(medium, dirty);
+            self.advance(log);
         }
-        self.place(medium, dirty, kind, key, value)
+        self.place(log, kind, key, value)
     }
 
     /// Writes one record at the head, marks its bytes dirty, counts it in the open commit (every
-    /// kind but Commit) and moves the head past it. Returns its offset.
-    fn place<M: Medium>(&mut self, medium: &M, dirty: &DirtyIndex, kind: Kind, key: &[u8], value: &[u8]) -> u64 {
+    /// kind but Commit) and in its segment's usage, and moves the head past it. Returns its offset.
+    fn place<M: Medium>(&mut self, log: &mut LogSpace<'_, M>, kind: Kind, key: &[u8], value: &[u8]) -> u64 {
         let offset = self.offset;
         let size = record::record_bytes(key.len(), value.len());
-        access::append_record(medium, offset, kind, key, value, self.open_commit_seq, self.generation);
-        dirty.mark(offset, size);
+        access::append_record(log.medium, offset, kind, key, value, self.open_commit_seq, self.generation);
+        log.dirty.mark(offset, size);
+        log.space.written(offset, size, matches!(kind, Kind::Put | Kind::Delete));
         self.offset += size;
         if kind != Kind::Commit {
-            if self.records_in_open_commit == 0 {
-                self.open_commit_first = offset;
-            }
             self.records_in_open_commit += 1;
         }
         offset
     }
 
-    /// Seals the current segment and starts the next one (whose space already exists).
-    fn advance<M: Medium>(&mut self, medium: &M, dirty: &DirtyIndex) {
-        let next = self.segment_index + 1;
-        assert!((next + 1) * SEGMENT_BYTES <= medium.mapped_bytes(), "capacity not ensured");
-        self.place(medium, dirty, Kind::Seal, &[], &pair_payload(next, self.generation + 1));
+    /// Seals the current segment and starts the next free one (ensured by the caller).
+    fn advance<M: Medium>(&mut self, log: &mut LogSpace<'_, M>) {
+        let (next, generation) = log.space.take_free();
+        assert!((next + 1) * SEGMENT_BYTES <= log.medium.mapped_bytes(), "capacity not ensured");
+        self.place(log, Kind::Seal, &[], &pair_payload(next, generation));
         self.segment_index = next;
-        self.generation += 1;
+        self.generation = generation;
         self.offset = segment_start(next);
-        self.write_segment_head(medium, dirty);
+        self.live_segments += 1;
+        self.write_segment_head(log);
     }
 
     /// Writes the SegmentHead record at the start of the current segment.
-    pub(crate) fn write_segment_head<M: Medium>(&mut self, medium: &M, dirty: &DirtyIndex) {
+    pub(crate) fn write_segment_head<M: Medium>(&mut self, log: &mut LogSpace<'_, M>) {
         assert_eq!(self.offset, segment_start(self.segment_index));
-        self.place(medium, dirty, Kind::SegmentHead, &[], &pair_payload(self.segment_index, self.store_id));
+        self.place(log, Kind::SegmentHead, &[], &pair_payload(self.segment_index, self.store_id));
+    }
+
+    /// Appends the Free record giving back segment `index` of `generation` (cleaned).
+    pub(crate) fn append_free<M: Medium>(&mut self, log: &mut LogSpace<'_, M>, index: u64, generation: u64) {
+        assert_ne!(index, self.segment_index, "the head segment is never freed");
+        self.append(log, Kind::Free, &[], &pair_payload(index, generation));
+        self.live_segments -= 1;
     }
 
     /// Appends the Commit record closing the open commit; returns its sequence number.
-    pub(crate) fn close_commit<M: Medium>(&mut self, medium: &M, dirty: &DirtyIndex) -> u64 {
+    pub(crate) fn close_commit<M: Medium>(&mut self, log: &mut LogSpace<'_, M>) -> u64 {
         assert!(self.records_in_open_commit > 0, "a commit needs records");
         // Advance first when the Commit record does not fit: the Seal and SegmentHead that the
         // advance writes belong to this commit and must be in its count.
         if self.offset + PAIR_RECORD_BYTES > segment_limit(self.segment_index) {
-            self.advance(medium, dirty);
+            self.advance(log);
         }
         let seq = self.open_commit_seq;
-        let payload = pair_payload(self.records_in_open_commit, self.open_commit_first);
-        self.append(medium, dirty, Kind::Commit, &[], &payload);
+        let payload = pair_payload(self.records_in_open_commit, self.live_segments);
+        self.append(log, Kind::Commit, &[], &payload);
         self.open_commit_seq += 1;
         self.records_in_open_commit = 0;
         seq
     }
+}
+
+/// What appending touches besides the head: the medium, the dirty index, the space table.
+pub(crate) struct LogSpace<'a, M: Medium> {
+    pub(crate) medium: &'a M,
+    pub(crate) dirty: &'a DirtyIndex,
+    pub(crate) space: &'a mut Space,
 }

@@ -17,12 +17,14 @@ pub(crate) enum Kind {
     Put = 1,
     /// A key removed.
     Delete = 2,
-    /// End of a commit: value = records in the commit (u64) + offset of its first record (u64).
+    /// End of a commit: value = records in the commit (u64) + segments in use after it (u64).
     Commit = 3,
     /// First record of a segment: value = segment index (u64) + store id (u64).
     SegmentHead = 4,
     /// Last record of a full segment: value = next segment index (u64) + its generation (u64).
     Seal = 5,
+    /// A segment given back by the cleaner: value = its index (u64) + its generation (u64).
+    Free = 6,
 }
 
 impl Kind {
@@ -33,12 +35,13 @@ impl Kind {
             3 => Kind::Commit,
             4 => Kind::SegmentHead,
             5 => Kind::Seal,
+            6 => Kind::Free,
             _ => return None,
         })
     }
 }
 
-/// Bytes of a record's two-u64 payload (Commit, SegmentHead, Seal).
+/// Bytes of a record's two-u64 payload (Commit, SegmentHead, Seal, Free).
 pub(crate) const PAIR_BYTES: usize = 16;
 /// Total bytes of a record with a two-u64 payload.
 pub(crate) const PAIR_RECORD_BYTES: u64 = (RECORD_HEADER_BYTES + PAIR_BYTES) as u64;
@@ -95,7 +98,7 @@ impl Header {
         let shape_ok = match header.kind {
             Kind::Put => true,
             Kind::Delete => header.value_len == 0,
-            Kind::Commit | Kind::SegmentHead | Kind::Seal => pair,
+            Kind::Commit | Kind::SegmentHead | Kind::Seal | Kind::Free => pair,
         };
         shape_ok.then_some(header)
     }
@@ -111,7 +114,7 @@ pub(crate) struct Record<'a> {
 }
 
 impl Record<'_> {
-    /// The two u64 of a Commit / SegmentHead / Seal payload.
+    /// The two u64 of a Commit / SegmentHead / Seal / Free payload.
     pub(crate) fn pair(&self) -> (u64, u64) {
         debug_assert_eq!(self.value.len(), PAIR_BYTES);
         let first = u64::from_le_bytes(self.value[0..8].try_into().expect("8 bytes"));

@@ -4,8 +4,10 @@
 //! 0   magic "DAXKVSB\0"     8  format_version u16   10 flags u16 (bit 0: clean shutdown)
 //! 12  segment_shift u8      13 page_shift u8        14 reserved u16
 //! 16  update_seq u64        24 uuid [16]
-//! 40  clean_commit_seq u64  48 clean_end_offset u64 56 reserved u32   60 crc32 of bytes 0..60
+//! 40  clean_commit_seq u64  48 clean_end_offset u64 56 open_epoch u32 60 crc32 of bytes 0..60
 //! ```
+//! `open_epoch` grows by one, durably, at every open before the first log write; it is the high
+//! half of every segment generation allocated by that open, so no generation ever repeats.
 //! Updates alternate slots (`update_seq` odd → slot 1), so a torn superblock write leaves the
 //! previous version intact in the other slot. A slot is exactly one cache line, inside one
 //! 512-byte sector, with the magic in its first word: a torn write can lose the tail of a slot,
@@ -15,7 +17,7 @@ use crate::error::Error;
 use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
 
 pub(crate) const MAGIC: [u8; 8] = *b"DAXKVSB\0";
-pub(crate) const FORMAT_VERSION: u16 = 1;
+pub(crate) const FORMAT_VERSION: u16 = 2;
 pub(crate) const SLOT_BYTES: usize = 64;
 pub(crate) const SLOT_OFFSETS: [u64; 2] = [0, 2048];
 const FLAG_CLEAN: u16 = 1;
@@ -29,11 +31,12 @@ pub(crate) struct Superblock {
     pub(crate) clean: bool,
     pub(crate) clean_commit_seq: u64,
     pub(crate) clean_end_offset: u64,
+    pub(crate) open_epoch: u32,
 }
 
 impl Superblock {
     pub(crate) fn new(uuid: [u8; 16]) -> Superblock {
-        Superblock { update_seq: 0, uuid, clean: false, clean_commit_seq: 0, clean_end_offset: 0 }
+        Superblock { update_seq: 0, uuid, clean: false, clean_commit_seq: 0, clean_end_offset: 0, open_epoch: 1 }
     }
 
     /// The store id carried by every segment head: the first 8 bytes of the uuid.
@@ -57,6 +60,7 @@ impl Superblock {
         bytes[24..40].copy_from_slice(&self.uuid);
         bytes[40..48].copy_from_slice(&self.clean_commit_seq.to_le_bytes());
         bytes[48..56].copy_from_slice(&self.clean_end_offset.to_le_bytes());
+        bytes[56..60].copy_from_slice(&self.open_epoch.to_le_bytes());
         let crc = crc32fast::hash(&bytes[..CRC_AT]);
         bytes[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
         bytes
@@ -96,6 +100,7 @@ fn decode_slot(bytes: &[u8], offset: u64) -> SlotState {
         clean: short(10) & FLAG_CLEAN != 0,
         clean_commit_seq: long(40),
         clean_end_offset: long(48),
+        open_epoch: u32::from_le_bytes(bytes[56..60].try_into().expect("4 bytes")),
     })
 }
 

@@ -115,18 +115,23 @@ impl FileMedium {
         if self.prepare_page_cache {
             self.region.advise(from, to - from, libc::MADV_RANDOM)?;
         }
+        self.populate_and_write_back(from, to)?;
+        self.mapped_bytes.store(to, Ordering::Release);
+        Ok(())
+    }
+
+    /// Faults the mapped, unpublished range `[from, to)` in writable as 4 KiB folios (its
+    /// unwritten extents read as zeros) and writes it back, so its extents become written.
+    fn populate_and_write_back(&self, from: u64, to: u64) -> Result<(), Error> {
         if self.region.advise(from, to - from, MADV_POPULATE_WRITE).is_err() {
             for page in (from..to).step_by(PAGE_BYTES as usize) {
-                // SAFETY: the range was mapped just above and is not published (it lies beyond
-                // `mapped_bytes`), so nobody else reads or writes it.
+                // SAFETY: the range is mapped and unpublished (new space beyond `mapped_bytes`,
+                // or a free segment being refilled under the writer mutex): nobody else reads
+                // or writes it, and storing a zero over a zero page changes nothing.
                 unsafe { std::ptr::write_volatile(self.region.ptr(page), 0) };
             }
         }
-        if !self.map_sync {
-            write_back_range(&self.file, from, to - from)?;
-        }
-        self.mapped_bytes.store(to, Ordering::Release);
-        Ok(())
+        write_back_range(&self.file, from, to - from)
     }
 
     /// Zeros written with `pwrite`, `fdatasync`, then a plain mapping: the DAX path (no page
@@ -134,11 +139,7 @@ impl FileMedium {
     /// (`prepare_page_cache(false)`, for measurement: the page cache keeps the zeros in large
     /// folios).
     fn map_new_space_naively(&self, from: u64, to: u64) -> Result<(), Error> {
-        let zeros = vec![0u8; 1 << 20];
-        for offset in (from..to).step_by(zeros.len()) {
-            let chunk = (to - offset).min(zeros.len() as u64) as usize;
-            self.file.write_all_at(&zeros[..chunk], offset)?;
-        }
+        write_zeros(&self.file, from, to)?;
         self.file.sync_data()?;
         self.region.map_file(from, to - from, self.file.as_raw_fd(), self.map_sync)?;
         self.mapped_bytes.store(to, Ordering::Release);
@@ -229,13 +230,44 @@ impl Medium for FileMedium {
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.region.ptr(offset), data.len()) };
     }
 
-    unsafe fn value(&self, offset: u64, len: usize) -> Bytes {
+    unsafe fn value<K: Send + 'static>(&self, offset: u64, len: usize, pin: impl FnOnce() -> K) -> Bytes {
         if len < ZERO_COPY_MIN_BYTES {
-            // SAFETY: forwarded contract: a published record, never written while open.
+            // SAFETY: forwarded contract: a published record, not written during the copy.
             return Bytes::copy_from_slice(unsafe { self.bytes(offset, len) });
         }
         assert!(offset + len as u64 <= self.mapped_bytes(), "read past the mapping");
-        Bytes::from_owner(MappedValue { region: Arc::clone(&self.region), offset, len })
+        Bytes::from_owner(MappedValue { region: Arc::clone(&self.region), offset, len, _pin: pin() })
+    }
+
+    unsafe fn punch(&self, offset: u64, len: u64) -> Result<bool, Error> {
+        assert!(offset + len <= self.mapped_bytes(), "punch past the mapping");
+        let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+        // SAFETY: plain system call on our own descriptor; by the caller's contract nobody reads
+        // or writes the range, so no access can observe the pages going away.
+        let result = unsafe { libc::fallocate(self.file.as_raw_fd(), mode, offset as libc::off_t, len as libc::off_t) };
+        if result != 0 {
+            let error = io::Error::last_os_error();
+            return match error.raw_os_error() {
+                Some(libc::EOPNOTSUPP) => Ok(false),
+                _ => Err(error.into()),
+            };
+        }
+        self.counters.holes_punched_total.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    fn refill(&self, offset: u64, len: u64) -> Result<(), Error> {
+        assert!(offset + len <= self.mapped_bytes(), "refill past the mapping");
+        if !has_hole(&self.file, offset, len)? {
+            return Ok(());
+        }
+        allocate(&self.file, offset, len)?;
+        self.counters.refills_total.fetch_add(1, Ordering::Relaxed);
+        if self.map_sync || !self.prepare_page_cache {
+            write_zeros(&self.file, offset, offset + len)?;
+            return Ok(self.file.sync_data()?);
+        }
+        self.populate_and_write_back(offset, offset + len)
     }
 
     fn granularity(&self) -> Granularity {
@@ -297,20 +329,43 @@ impl Drop for FileMedium {
     }
 }
 
-/// The owner behind a zero-copy value: keeps the whole mapping alive.
-struct MappedValue {
+/// The owner behind a zero-copy value: keeps the whole mapping alive, and through `_pin` the
+/// segment from reuse or punching.
+struct MappedValue<K> {
     region: Arc<Region>,
     offset: u64,
     len: usize,
+    _pin: K,
 }
 
-impl AsRef<[u8]> for MappedValue {
+impl<K> AsRef<[u8]> for MappedValue<K> {
     fn as_ref(&self) -> &[u8] {
         // SAFETY: the range was mapped when this owner was made (asserted in `value`) and the
-        // region stays mapped while this `Arc` lives; the record is published and records are
-        // never written again while any handle exists (append-only log; see docs/design.md).
+        // region stays mapped while this `Arc` lives; the record is published, and its segment
+        // is neither rewritten nor punched while `_pin` lives (see space::readers).
         unsafe { std::slice::from_raw_parts(self.region.ptr(self.offset), self.len) }
     }
+}
+
+/// Writes zeros over `[from, to)` through the file.
+fn write_zeros(file: &File, from: u64, to: u64) -> Result<(), Error> {
+    let zeros = vec![0u8; 1 << 20];
+    for offset in (from..to).step_by(zeros.len()) {
+        let chunk = (to - offset).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..chunk], offset)?;
+    }
+    Ok(())
+}
+
+/// Whether `[offset, offset + len)` holds a hole (`SEEK_HOLE` finds one before its end).
+fn has_hole(file: &File, offset: u64, len: u64) -> Result<bool, Error> {
+    // SAFETY: plain system call on our own descriptor; it moves the file offset, which this
+    // medium never uses (all I/O is positioned).
+    let hole = unsafe { libc::lseek(file.as_raw_fd(), offset as libc::off_t, libc::SEEK_HOLE) };
+    if hole < 0 {
+        return Err(io::Error::last_os_error().into());
+    }
+    Ok((hole as u64) < offset + len)
 }
 
 fn lock_exclusive(file: &File) -> Result<(), Error> {

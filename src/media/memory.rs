@@ -186,9 +186,24 @@ impl Medium for MemoryMedium {
         }
     }
 
-    unsafe fn value(&self, offset: u64, len: usize) -> Bytes {
-        // SAFETY: forwarded contract: a published record, never written while open.
+    unsafe fn value<K: Send + 'static>(&self, offset: u64, len: usize, _pin: impl FnOnce() -> K) -> Bytes {
+        // SAFETY: forwarded contract: a published record, not written during the copy.
         Bytes::copy_from_slice(unsafe { self.bytes(offset, len) })
+    }
+
+    /// Modelled as storing zeros: like a real punch before the next sync, it may or may not
+    /// survive a crash (the engine punches only segments whose zeroed head is already durable).
+    unsafe fn punch(&self, offset: u64, len: u64) -> Result<bool, Error> {
+        let zeros = vec![0u8; len as usize];
+        // SAFETY: forwarded contract: no concurrent reader or writer of the range.
+        unsafe { self.write(offset, &zeros) };
+        self.counters.holes_punched_total.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    fn refill(&self, _offset: u64, _len: u64) -> Result<(), Error> {
+        self.counters.refills_total.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn granularity(&self) -> Granularity {

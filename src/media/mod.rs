@@ -57,6 +57,8 @@ pub(crate) struct FlushCounters {
     pub(crate) line_flushes_total: std::sync::atomic::AtomicU64,
     pub(crate) fences_total: std::sync::atomic::AtomicU64,
     pub(crate) grows_total: std::sync::atomic::AtomicU64,
+    pub(crate) holes_punched_total: std::sync::atomic::AtomicU64,
+    pub(crate) refills_total: std::sync::atomic::AtomicU64,
 }
 
 impl FlushCounters {
@@ -67,6 +69,8 @@ impl FlushCounters {
             line_flushes_total: self.line_flushes_total.load(Relaxed),
             fences_total: self.fences_total.load(Relaxed),
             grows_total: self.grows_total.load(Relaxed),
+            holes_punched_total: self.holes_punched_total.load(Relaxed),
+            refills_total: self.refills_total.load(Relaxed),
         }
     }
 }
@@ -82,6 +86,10 @@ pub struct MediumCounters {
     pub fences_total: u64,
     /// Times the file grew.
     pub grows_total: u64,
+    /// Ranges handed back to the filesystem (`fallocate(PUNCH_HOLE | KEEP_SIZE)`).
+    pub holes_punched_total: u64,
+    /// Punched ranges given their blocks back before reuse.
+    pub refills_total: u64,
 }
 
 /// The seam between the engine and its storage. See the module docs.
@@ -114,11 +122,24 @@ pub trait Medium: Send + Sync + 'static {
     /// No other thread may read or write `[offset, offset + data.len())` during the call.
     unsafe fn write(&self, offset: u64, data: &[u8]);
 
-    /// A value's bytes as [`Bytes`]; zero-copy where the medium can keep the bytes alive.
+    /// A value's bytes as [`Bytes`]; zero-copy where the medium can keep the bytes alive, in
+    /// which case the value owns what `pin` returns (it keeps the bytes from being reused).
     ///
     /// # Safety
-    /// The range must hold a published record that no thread writes while the store is open.
-    unsafe fn value(&self, offset: u64, len: usize) -> Bytes;
+    /// The range must hold a published record that no thread writes while it is pinned.
+    unsafe fn value<K: Send + 'static>(&self, offset: u64, len: usize, pin: impl FnOnce() -> K) -> Bytes;
+
+    /// Hands the blocks of `[offset, offset + len)` back to the filesystem; the range reads as
+    /// zeros afterwards. `Ok(false)` when the filesystem cannot punch holes.
+    ///
+    /// # Safety
+    /// No thread may read or write the range during the call.
+    unsafe fn punch(&self, offset: u64, len: u64) -> Result<bool, Error>;
+
+    /// Gives a punched range its blocks back (zero-filled and durable, as [`Medium::grow`] does
+    /// for new space), so that writing it through the mapping cannot fault for lack of space.
+    /// A full disk is [`Error::NoSpace`].
+    fn refill(&self, offset: u64, len: u64) -> Result<(), Error>;
 
     /// The unit the flush works in.
     fn granularity(&self) -> Granularity;

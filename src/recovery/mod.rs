@@ -1,29 +1,44 @@
-//! Recovery: scan the log, validate every record, rebuild the index, discard a torn tail.
+//! Recovery: find the log's segments, validate every record, rebuild the index and the space
+//! accounting, discard a torn tail.
 //!
-//! The scan follows the segment chain from the segment head of lowest generation: records of
-//! the open commit are buffered until its Commit record validates with the right count; a Seal
-//! leads to the next segment, whose head must carry the promised index, generation and commit.
-//! The first thing that does not validate is the *stop point*: everything after the last applied
-//! Commit is discarded.
+//! The cleaner frees segments anywhere in the log, so recovery does not follow a chain from one
+//! first segment. It finds every segment whose head validates (this store, its own index),
+//! orders them by generation (allocation order) and scans them in two passes:
 //!
-//! A stop point is a torn tail (the one commit in flight at the crash) unless the bytes after it
-//! prove otherwise. Commits are strictly sequential — commit N+2's Commit record is written only
-//! after commit N+1 was fenced — so a valid Commit record with sequence ≥ last applied + 2
-//! anywhere past the stop point proves committed data was lost: `Error::Corruption` at the stop
-//! point. After a clean close the superblock records the last commit and where the log ended;
-//! recovery must reach exactly there, so any damage to committed data is detected.
+//! 1. **Validate.** Each segment is parsed from its head: every record must carry the segment's
+//!    generation and the open commit's sequence; a Commit record must count the records of its
+//!    commit (when the commit's first records are in segments that were freed, the count is
+//!    unknown and not checked); a Seal ends the segment and names the next one. The first
+//!    segment that does not end in a valid Seal holds the stop point; segments after it were
+//!    started by the commit in flight at the crash. `L` is the last Commit record before the
+//!    stop point, and it must have been counted in full. Free records (sequence ≤ `L`) name
+//!    segments whose live records were copied elsewhere: those are left out even if their head
+//!    is still valid (the crash came before the head's zeroing was durable). Then the number of
+//!    segments left must equal the count in Commit `L`: a segment lost without a Free record is
+//!    `Error::Corruption`.
+//! 2. **Apply.** The segments kept are replayed in generation order into the index and the
+//!    per-segment accounting (the same rules as the running store, see [`crate::space`]).
 //!
-//! Finally the discarded tail is zeroed (and the caller makes that durable before any new
-//! write), so bytes of a torn commit can never be mistaken for records of a later one.
+//! A stop point is a torn tail (the one commit in flight) unless the bytes after it prove
+//! otherwise. Commits are strictly sequential — Commit `N + 2` is written only after commit
+//! `N + 1` was fenced — so a valid Commit record of sequence ≥ `L + 2` in any byte not replayed
+//! proves committed data was lost: `Error::Corruption` at the stop point. After a clean close the
+//! superblock records the last commit and where the log ended; recovery must reach exactly there.
+//!
+//! Finally the rest of the last segment after Commit `L` is zeroed, and so are the heads of the
+//! segments left out (the caller makes that durable before any new write). Bytes of a torn
+//! commit can then never be mistaken for records of a later one: the last segment is zeroed,
+//! and every segment started later gets a generation of a new open epoch.
 
 use crate::error::Error;
-use crate::index::KeyIndex;
+use crate::index::{KeyIndex, Location};
 use crate::layout::{RECORD_ALIGN, RECORD_HEADER_BYTES, SEGMENT_BYTES};
 use crate::log::access::{nonzero_span, with_recovery_bytes, zero_recovery_range};
 use crate::log::record::{self, Header, Kind, PAIR_RECORD_BYTES};
 use crate::log::superblock::Superblock;
 use crate::log::{segment_limit, segment_start, Head};
 use crate::media::Medium;
+use crate::space::Space;
 
 /// What recovery found and did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -32,8 +47,10 @@ pub struct RecoveryReport {
     pub records_scanned: u64,
     /// Commits applied to the index.
     pub commits_applied: u64,
-    /// Segments the chain passed through.
+    /// Segments whose records were read.
     pub segments_scanned: u64,
+    /// Segments holding the log after recovery.
+    pub segments_live: u64,
     /// Bytes of the discarded tail that held data and were zeroed (0 after a clean close).
     pub tail_bytes_zeroed: u64,
     /// The previous close was clean.
@@ -45,32 +62,41 @@ pub(crate) struct Recovered {
     pub(crate) head: Head,
     pub(crate) last_commit_seq: u64,
     pub(crate) report: RecoveryReport,
-    /// Ranges zeroed in the discarded tail: the caller marks them dirty and commits them.
+    /// Ranges zeroed: the caller marks them dirty and makes them durable before writing.
     pub(crate) zeroed: Vec<(u64, u64)>,
+    pub(crate) space: Space,
 }
 
-/// Position in the log.
+/// A segment whose head validates.
 #[derive(Clone, Copy, Debug)]
-struct Cursor {
-    segment: u64,
+struct SegmentHead {
+    index: u64,
     generation: u64,
-    offset: u64,
+    commit_seq: u64,
 }
 
-/// A record of the open commit, applied when its Commit record validates.
-struct PendingOp {
-    kind: Kind,
-    offset: u64,
-    key_len: u32,
+/// The last Commit record of the validated log.
+#[derive(Clone, Copy, Debug)]
+struct LastCommit {
+    seq: u64,
+    /// Position of its segment in generation order.
+    position: usize,
+    end: u64,
+    live_segments: u64,
+    counted: bool,
 }
 
-/// The scan's state.
-struct Scan {
-    cursor: Cursor,
+/// The first pass's state.
+#[derive(Default)]
+struct Validation {
     open_seq: u64,
     count: u64,
-    pending: Vec<PendingOp>,
-    committed: Option<(Cursor, u64)>,
+    count_known: bool,
+    last: Option<LastCommit>,
+    /// Free records: (commit seq, segment index, generation).
+    frees: Vec<(u64, u64, u64)>,
+    /// Where each scanned segment's records end (after its Seal, or at the stop point).
+    ends: Vec<u64>,
     report: RecoveryReport,
 }
 
@@ -82,7 +108,7 @@ fn read_record<M: Medium>(medium: &M, offset: u64, segment: u64) -> Option<(Head
     }
     with_recovery_bytes(medium, offset, end, |bytes| {
         record::parse(bytes).map(|record| {
-            let pair = if matches!(record.header.kind, Kind::Commit | Kind::Seal | Kind::SegmentHead) {
+            let pair = if record.header.key_len == 0 && record.value.len() == record::PAIR_BYTES {
                 record.pair()
             } else {
                 (0, 0)
@@ -92,143 +118,237 @@ fn read_record<M: Medium>(medium: &M, offset: u64, segment: u64) -> Option<(Head
     })
 }
 
-/// The valid segment head of segment `index`, if any: (generation, commit_seq).
-fn segment_head<M: Medium>(medium: &M, index: u64, store_id: u64) -> Option<(u64, u64)> {
-    let (header, (head_index, head_store)) = read_record(medium, segment_start(index), index)?;
-    (header.kind == Kind::SegmentHead && head_index == index && head_store == store_id)
-        .then_some((header.generation, header.commit_seq))
+/// Every segment whose head validates, in generation order.
+fn segment_heads<M: Medium>(medium: &M, segments: u64, store_id: u64) -> Result<Vec<SegmentHead>, Error> {
+    let mut heads: Vec<SegmentHead> =
+        (0..segments)
+            .filter_map(|index| {
+                let (header, (head_index, head_store)) = read_record(medium, segment_start(index), index)?;
+                (header.kind == Kind::SegmentHead && head_index == index && head_store == store_id)
+                    .then_some(SegmentHead { index, generation: header.generation, commit_seq: header.commit_seq })
+            })
+            .collect();
+    heads.sort_by_key(|head| head.generation);
+    if let Some(pair) = heads.windows(2).find(|pair| pair[0].generation == pair[1].generation) {
+        return Err(Error::corruption(segment_start(pair[1].index), "two segments carry the same generation"));
+    }
+    Ok(heads)
 }
 
-/// Recovers the store in `medium` into `index`. See the module docs.
-pub(crate) fn recover<M: Medium>(medium: &M, superblock: &Superblock, index: &KeyIndex) -> Result<Recovered, Error> {
+/// Recovers the store in `medium` into `index`; new segments will carry generations of
+/// `open_epoch`. See the module docs.
+pub(crate) fn recover<M: Medium>(
+    medium: &M,
+    superblock: &Superblock,
+    index: &KeyIndex,
+    open_epoch: u32,
+) -> Result<Recovered, Error> {
     let segments = medium.mapped_bytes() / SEGMENT_BYTES;
-    let store_id = superblock.store_id();
-    let start = (0..segments)
-        .filter_map(|segment| {
-            segment_head(medium, segment, store_id).map(|(generation, seq)| (generation, segment, seq))
-        })
-        .min()
-        .ok_or_else(|| Error::corruption(segment_start(0), "no valid segment head"))?;
-    let (generation, segment, open_seq) = start;
-    let cursor = Cursor { segment, generation, offset: segment_start(segment) + PAIR_RECORD_BYTES };
-    let mut scan =
-        Scan { cursor, open_seq, count: 1, pending: Vec::new(), committed: None, report: RecoveryReport::default() };
-    scan.report.segments_scanned = 1;
-    scan.report.records_scanned = 1;
-    // Each step consumes at least 8 bytes, so the scan is bounded by the mapped bytes.
-    for _ in 0..medium.mapped_bytes() / RECORD_ALIGN {
-        if !scan.step(medium, index, store_id, segments) {
-            break;
-        }
+    let heads = segment_heads(medium, segments, superblock.store_id())?;
+    if heads.is_empty() {
+        return Err(Error::corruption(segment_start(0), "no valid segment head"));
     }
-    let (committed, last_seq) =
-        scan.committed.ok_or_else(|| Error::corruption(segment_start(segment), "the log holds no complete commit"))?;
-    check_nothing_committed_after(medium, committed, last_seq, scan.cursor.offset, segments)?;
-    if superblock.clean && (last_seq != superblock.clean_commit_seq || committed.offset != superblock.clean_end_offset)
-    {
+    let mut validation = Validation::default();
+    validation.validate(medium, &heads, segments)?;
+    let last = validation
+        .last
+        .ok_or_else(|| Error::corruption(segment_start(heads[0].index), "the log holds no complete commit"))?;
+    let stop = *validation.ends.last().expect("one segment scanned");
+    if !last.counted {
+        return Err(Error::corruption(last.end, "the last commit began in a segment that is gone"));
+    }
+    let kept = kept_segments(&heads, &validation.frees, last);
+    if kept.len() as u64 != last.live_segments {
         return Err(Error::corruption(
-            committed.offset,
+            segment_start(heads[last.position].index),
+            format!("commit {} counts {} segments in use; {} are there", last.seq, last.live_segments, kept.len()),
+        ));
+    }
+    let ranges = unreplayed_ranges(&heads, &kept, last, segments);
+    check_nothing_committed_after(medium, &ranges, last.seq, stop)?;
+    if superblock.clean && (last.seq != superblock.clean_commit_seq || last.end != superblock.clean_end_offset) {
+        return Err(Error::corruption(
+            last.end,
             format!(
                 "after a clean close the log must end at offset {} with commit {}; it ends at {} with commit {}",
-                superblock.clean_end_offset, superblock.clean_commit_seq, committed.offset, last_seq
+                superblock.clean_end_offset, superblock.clean_commit_seq, last.end, last.seq
             ),
         ));
     }
-    scan.report.clean_shutdown = superblock.clean;
-    let zeroed = zero_tail(medium, committed, segments);
-    scan.report.tail_bytes_zeroed = zeroed.iter().map(|(start, end)| end - start).sum();
+    let mut space = Space::new(segments, open_epoch);
+    for &position in &kept {
+        let end = if position == last.position { last.end } else { validation.ends[position] };
+        apply_segment(medium, index, &mut space, heads[position], end);
+    }
+    let mut report = validation.report;
+    report.clean_shutdown = superblock.clean;
+    report.segments_live = kept.len() as u64;
+    let zeroed = zero_discarded(medium, &heads, &kept, last);
+    report.tail_bytes_zeroed = zeroed.iter().map(|(start, end)| end - start).sum();
+    let last_head = heads[last.position];
     let head = Head {
-        segment_index: committed.segment,
-        generation: committed.generation,
-        offset: committed.offset,
-        open_commit_seq: last_seq + 1,
+        segment_index: last_head.index,
+        generation: last_head.generation,
+        offset: last.end,
+        open_commit_seq: last.seq + 1,
         records_in_open_commit: 0,
-        open_commit_first: committed.offset,
-        store_id,
+        live_segments: kept.len() as u64,
+        store_id: superblock.store_id(),
     };
-    Ok(Recovered { head, last_commit_seq: last_seq, report: scan.report, zeroed })
+    Ok(Recovered { head, last_commit_seq: last.seq, report, zeroed, space })
 }
 
-impl Scan {
-    /// Consumes one record. `false` at the stop point.
-    fn step<M: Medium>(&mut self, medium: &M, index: &KeyIndex, store_id: u64, segments: u64) -> bool {
-        let cursor = self.cursor;
-        let Some((header, pair)) = read_record(medium, cursor.offset, cursor.segment) else { return false };
-        if header.commit_seq != self.open_seq || header.generation != cursor.generation {
-            return false;
+impl Validation {
+    /// The first pass over `heads` (see the module docs).
+    fn validate<M: Medium>(&mut self, medium: &M, heads: &[SegmentHead], segments: u64) -> Result<(), Error> {
+        let mut expected: Option<(u64, u64)> = None;
+        for (position, head) in heads.iter().enumerate() {
+            if position == 0 {
+                // Only the store's very first segment starts with commit 0 (its own head).
+                (self.open_seq, self.count, self.count_known) = (head.commit_seq, 1, head.commit_seq == 0);
+            } else {
+                // The previous segment did not end in a Seal: this one belongs to the torn tail.
+                let Some((next_index, next_generation)) = expected else { break };
+                if head.generation < next_generation || head.commit_seq < self.open_seq {
+                    return Err(Error::corruption(segment_start(head.index), "segment head out of log order"));
+                }
+                if (head.index, head.generation) == (next_index, next_generation) && head.commit_seq == self.open_seq {
+                    self.count += 1;
+                } else {
+                    // The segments in between were freed: the open commit's count is unknown.
+                    (self.open_seq, self.count, self.count_known) = (head.commit_seq, 1, false);
+                }
+            }
+            self.report.segments_scanned += 1;
+            self.report.records_scanned += 1;
+            let (end, sealed) = self.parse_segment(medium, *head, position, segments);
+            self.ends.push(end);
+            expected = sealed;
+            if sealed.is_none() {
+                break;
+            }
         }
+        Ok(())
+    }
+
+    /// Parses one segment after its head. Returns where its records end and, if it ends in a
+    /// valid Seal, the next segment (index, generation).
+    fn parse_segment<M: Medium>(
+        &mut self,
+        medium: &M,
+        head: SegmentHead,
+        position: usize,
+        segments: u64,
+    ) -> (u64, Option<(u64, u64)>) {
+        let mut offset = segment_start(head.index) + PAIR_RECORD_BYTES;
+        // Each record is at least 32 bytes: bounded by the segment.
+        for _ in 0..SEGMENT_BYTES / RECORD_ALIGN {
+            let Some((header, pair)) = read_record(medium, offset, head.index) else { break };
+            if header.commit_seq != self.open_seq || header.generation != head.generation {
+                break;
+            }
+            let size = header.record_bytes();
+            if header.kind != Kind::Seal && offset + size > segment_limit(head.index) {
+                break;
+            }
+            match header.kind {
+                Kind::Put | Kind::Delete => self.count += 1,
+                Kind::Free => {
+                    self.frees.push((self.open_seq, pair.0, pair.1));
+                    self.count += 1;
+                }
+                Kind::Commit => {
+                    if self.count_known && pair.0 != self.count {
+                        break;
+                    }
+                    let counted = self.count_known;
+                    let end = offset + size;
+                    self.last = Some(LastCommit { seq: self.open_seq, position, end, live_segments: pair.1, counted });
+                    self.report.commits_applied += 1;
+                    (self.open_seq, self.count, self.count_known) = (self.open_seq + 1, 0, true);
+                }
+                Kind::Seal => {
+                    let (next, next_generation) = pair;
+                    if next_generation <= head.generation || next >= segments {
+                        break;
+                    }
+                    self.count += 1;
+                    self.report.records_scanned += 1;
+                    return (offset + size, Some(pair));
+                }
+                Kind::SegmentHead => break,
+            }
+            self.report.records_scanned += 1;
+            offset += size;
+        }
+        (offset, None)
+    }
+}
+
+/// Positions (in `heads`) of the segments that hold the log: up to the last commit's segment,
+/// minus those a committed Free record gave back.
+fn kept_segments(heads: &[SegmentHead], frees: &[(u64, u64, u64)], last: LastCommit) -> Vec<usize> {
+    (0..=last.position)
+        .filter(|&position| {
+            let head = heads[position];
+            !frees.iter().any(|&(seq, index, generation)| {
+                seq <= last.seq && index == head.index && generation == head.generation
+            })
+        })
+        .collect()
+}
+
+/// Byte ranges recovery does not replay: the rest of the last segment after Commit `L`, and
+/// every segment not kept.
+fn unreplayed_ranges(heads: &[SegmentHead], kept: &[usize], last: LastCommit, segments: u64) -> Vec<(u64, u64)> {
+    let last_index = heads[last.position].index;
+    let kept_indexes: Vec<u64> = kept.iter().map(|&position| heads[position].index).collect();
+    let mut ranges = vec![(last.end, (last_index + 1) * SEGMENT_BYTES)];
+    ranges.extend(
+        (0..segments)
+            .filter(|index| !kept_indexes.contains(index))
+            .map(|index| (segment_start(index), (index + 1) * SEGMENT_BYTES)),
+    );
+    ranges
+}
+
+/// Replays one kept segment's records `[head, end)` (validated by the first pass) into the index
+/// and the accounting.
+fn apply_segment<M: Medium>(medium: &M, index: &KeyIndex, space: &mut Space, head: SegmentHead, end: u64) {
+    space.set_live(head.index, head.generation);
+    let mut offset = segment_start(head.index);
+    // Bounded by the segment: every record is at least 32 bytes.
+    for _ in 0..SEGMENT_BYTES / RECORD_ALIGN {
+        if offset >= end {
+            return;
+        }
+        let header = with_recovery_bytes(medium, offset, offset + RECORD_HEADER_BYTES as u64, Header::decode_unchecked)
+            .expect("validated by the first pass");
         let size = header.record_bytes();
-        match header.kind {
-            Kind::Put | Kind::Delete => {
-                if cursor.offset + size > segment_limit(cursor.segment) {
-                    return false;
-                }
-                self.pending.push(PendingOp { kind: header.kind, offset: cursor.offset, key_len: header.key_len });
-                self.count += 1;
-                self.cursor.offset += size;
-            }
-            Kind::Commit => {
-                if pair.0 != self.count {
-                    return false;
-                }
-                self.apply(medium, index);
-                self.cursor.offset += size;
-                self.committed = Some((self.cursor, self.open_seq));
-                self.report.commits_applied += 1;
-                self.open_seq += 1;
-                self.count = 0;
-            }
-            Kind::Seal => {
-                let (next, next_generation) = pair;
-                let head = (next < segments).then(|| segment_head(medium, next, store_id)).flatten();
-                if next_generation != cursor.generation + 1 || head != Some((next_generation, self.open_seq)) {
-                    return false;
-                }
-                self.count += 2;
-                self.cursor = Cursor {
-                    segment: next,
-                    generation: next_generation,
-                    offset: segment_start(next) + PAIR_RECORD_BYTES,
-                };
-                self.report.segments_scanned += 1;
-                self.report.records_scanned += 1;
-            }
-            Kind::SegmentHead => return false,
-        }
-        self.report.records_scanned += 1;
-        true
-    }
-
-    /// Applies the buffered records of the commit that just validated.
-    fn apply<M: Medium>(&mut self, medium: &M, index: &KeyIndex) {
-        for op in self.pending.drain(..) {
-            let key_at = op.offset + RECORD_HEADER_BYTES as u64;
-            with_recovery_bytes(medium, key_at, key_at + u64::from(op.key_len), |key| match op.kind {
-                Kind::Put => index.set(key, op.offset),
+        let key_at = offset + RECORD_HEADER_BYTES as u64;
+        let superseded =
+            with_recovery_bytes(medium, key_at, key_at + u64::from(header.key_len), |key| match header.kind {
+                Kind::Put => index.set(key, Location { offset, record_bytes: size }),
                 Kind::Delete => index.remove(key),
-                _ => unreachable!("only puts and deletes are buffered"),
+                _ => None,
             });
+        if let Some(old) = superseded {
+            space.died(old.offset, old.record_bytes);
         }
+        space.written(offset, size, matches!(header.kind, Kind::Put | Kind::Delete));
+        offset += size;
     }
+    unreachable!("a segment holds fewer records than its bytes / 8");
 }
 
-/// Ranges past the committed end: the rest of its segment, then every later segment.
-fn tail_ranges(committed: Cursor, segments: u64) -> impl Iterator<Item = (u64, u64)> {
-    let first = (committed.offset, (committed.segment + 1) * SEGMENT_BYTES);
-    let later =
-        (committed.segment + 1..segments).map(|segment| (segment * SEGMENT_BYTES, (segment + 1) * SEGMENT_BYTES));
-    std::iter::once(first).chain(later)
-}
-
-/// `Corruption` when a Commit record of sequence ≥ `last_seq + 2` validates past the committed end.
+/// `Corruption` when a Commit record of sequence ≥ `last_seq + 2` validates in `ranges`.
 fn check_nothing_committed_after<M: Medium>(
     medium: &M,
-    committed: Cursor,
+    ranges: &[(u64, u64)],
     last_seq: u64,
     stop: u64,
-    segments: u64,
 ) -> Result<(), Error> {
-    for (start, end) in tail_ranges(committed, segments) {
+    for &(start, end) in ranges {
         let found = with_recovery_bytes(medium, start, end, |bytes| {
             // Only the span holding non-zero bytes can hold a record.
             let (first, last) = nonzero_span(bytes)?;
@@ -256,7 +376,17 @@ fn check_nothing_committed_after<M: Medium>(
     Ok(())
 }
 
-/// Zeroes every range past the committed end that holds a non-zero byte. Returns those ranges.
-fn zero_tail<M: Medium>(medium: &M, committed: Cursor, segments: u64) -> Vec<(u64, u64)> {
-    tail_ranges(committed, segments).filter_map(|(start, end)| zero_recovery_range(medium, start, end)).collect()
+/// Zeroes the rest of the last segment after Commit `L` and the heads of segments left out.
+/// Returns the ranges written.
+fn zero_discarded<M: Medium>(medium: &M, heads: &[SegmentHead], kept: &[usize], last: LastCommit) -> Vec<(u64, u64)> {
+    let last_index = heads[last.position].index;
+    let mut zeroed: Vec<(u64, u64)> =
+        zero_recovery_range(medium, last.end, (last_index + 1) * SEGMENT_BYTES).into_iter().collect();
+    for (position, head) in heads.iter().enumerate() {
+        if !kept.contains(&position) {
+            let start = segment_start(head.index);
+            zeroed.extend(zero_recovery_range(medium, start, start + PAIR_RECORD_BYTES));
+        }
+    }
+    zeroed
 }

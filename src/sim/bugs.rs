@@ -17,15 +17,24 @@ pub enum PlantedBug {
     /// Make the Commit record durable and acknowledge, leaving the data records for the next
     /// commit's writeback.
     CommitBeforeData,
+    /// The cleaner zeroes a cleaned segment's head durably before the copies of its live records
+    /// (and its Free record) are durable: a crash in between loses them.
+    FreeBeforeCopiesDurable,
 }
 
 impl PlantedBug {
     /// All bugs, with their command-line names.
-    pub const ALL: [(&'static str, PlantedBug); 3] = [
+    pub const ALL: [(&'static str, PlantedBug); 4] = [
         ("skip-data-flush", PlantedBug::SkipDataFlush),
         ("fence-before-flush", PlantedBug::FenceBeforeFlush),
         ("commit-before-data", PlantedBug::CommitBeforeData),
+        ("free-before-copies-durable", PlantedBug::FreeBeforeCopiesDurable),
     ];
+
+    /// Whether the bug lives in the cleaner (the workload must clean for it to show).
+    pub fn needs_cleaning(&self) -> bool {
+        *self == PlantedBug::FreeBeforeCopiesDurable
+    }
 
     /// Parses a command-line name.
     pub fn parse(name: &str) -> Option<PlantedBug> {
@@ -57,6 +66,8 @@ pub(crate) fn writeback<M: Medium>(engine: &Engine<M>, bug: PlantedBug, commit_e
             }
             engine.medium.flush(&commit_part).and_then(|()| engine.medium.fence())
         }
+        // Planted in the cleaner (`cleaner.rs`); the commit itself is correct.
+        PlantedBug::FreeBeforeCopiesDurable => engine.medium.flush(&runs).and_then(|()| engine.medium.fence()),
     };
     engine.poison_on_error(result)
 }

@@ -34,6 +34,10 @@ pub struct CampaignConfig {
     pub store_crash_every: Option<u64>,
     /// One image in this many also gets the idempotence + continuation check.
     pub continue_every: u64,
+    /// Percent of seeds that run the cleaning profile: large values over few keys, so segments
+    /// fill and die quickly, and `Db::compact` after every third commit (crash points inside the
+    /// cleaner's copy, free and reuse steps).
+    pub cleaning_percent: u64,
     /// A deliberate protocol bug to plant.
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<super::PlantedBug>,
@@ -48,9 +52,24 @@ impl CampaignConfig {
             strategy: Strategy::default(),
             store_crash_every: None,
             continue_every: 8,
+            cleaning_percent: 35,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
+    }
+
+    /// A planted cleaner bug shows only when the workload cleans.
+    fn effective_cleaning_percent(&self) -> u64 {
+        #[cfg(feature = "planted-bugs")]
+        if self.planted_bug.is_some_and(|bug| bug.needs_cleaning()) {
+            return 100;
+        }
+        self.cleaning_percent
+    }
+
+    /// Whether seeds of this config that run the cleaning profile compact after `group`.
+    fn compacts_after(&self, profile: Profile, group: usize) -> bool {
+        profile == Profile::Cleaning && group % 3 == 2
     }
 
     fn bug_name(&self) -> Option<&'static str> {
@@ -62,15 +81,18 @@ impl CampaignConfig {
     }
 
     fn workload_options(&self, durability: Durability) -> Options {
-        let options =
-            Options::default().durability(durability).flush(self.model.flush_model()).max_file_bytes(CAPACITY_BYTES);
+        let options = Options::default()
+            .durability(durability)
+            .flush(self.model.flush_model())
+            .max_file_bytes(CAPACITY_BYTES)
+            .background_cleaning(false);
         #[cfg(feature = "planted-bugs")]
         let options = options.planted_bug(self.planted_bug);
         options
     }
 
     fn recovery_options(&self) -> Options {
-        Options::default().flush(self.model.flush_model()).max_file_bytes(CAPACITY_BYTES)
+        Options::default().flush(self.model.flush_model()).max_file_bytes(CAPACITY_BYTES).background_cleaning(false)
     }
 }
 
@@ -100,21 +122,35 @@ pub struct SeedReport {
     pub images: u64,
     /// Failed checks.
     pub violations: Vec<Violation>,
+    /// Segments the workload's cleaner freed.
+    pub segments_freed: u64,
+    /// Segments the workload's log reused after the cleaner freed them.
+    pub segments_reused: u64,
+}
+
+/// What a seed's workload looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Profile {
+    /// Small and medium values over 24 keys.
+    Mixed,
+    /// Large values over 4 keys, with compaction steps (see `CampaignConfig::cleaning_percent`).
+    Cleaning,
 }
 
 /// Runs one seed. Deterministic: the same config and seed give the same report.
 pub fn run_seed(config: &CampaignConfig, seed: u64) -> SeedReport {
     let mut rng = Rng::new(seed);
     let durability = if rng.chance(50) { Durability::Immediate } else { Durability::Deferred };
+    let profile = if rng.below(100) < config.effective_cleaning_percent() { Profile::Cleaning } else { Profile::Mixed };
     let mut groups = Vec::new();
     let mut done = 0;
     while done < config.ops {
         let writes = if durability == Durability::Deferred { 1 + rng.below(6) } else { 1 };
-        let group: Vec<Vec<Op>> = (0..writes).map(|_| random_ops(&mut rng)).collect();
+        let group: Vec<Vec<Op>> = (0..writes).map(|_| random_ops_of(profile, &mut rng)).collect();
         done += group.len();
         groups.push(group);
     }
-    run_workload(config, seed, durability, &groups, rng)
+    run_profile(config, seed, durability, profile, &groups, rng)
 }
 
 /// Runs an explicit workload: each group is one commit (its writes, then `sync` when
@@ -127,12 +163,23 @@ pub fn run_workload(
     groups: &[Vec<Vec<Op>>],
     rng: Rng,
 ) -> SeedReport {
-    let (trace, commits) = match record_workload(config, seed, durability, groups) {
+    run_profile(config, seed, durability, Profile::Mixed, groups, rng)
+}
+
+fn run_profile(
+    config: &CampaignConfig,
+    seed: u64,
+    durability: Durability,
+    profile: Profile,
+    groups: &[Vec<Vec<Op>>],
+    rng: Rng,
+) -> SeedReport {
+    let Recorded { trace, commits, stats } = match record_workload(config, seed, durability, profile, groups) {
         Ok(recorded) => recorded,
         Err(error) => {
             let violation =
                 violation(config, seed, 0, 0, "workload".into(), format!("the workload itself failed: {error}"));
-            return SeedReport { crash_points: 0, images: 0, violations: vec![violation] };
+            return SeedReport { violations: vec![violation], ..SeedReport::default() };
         }
     };
     let mut replay = Replay {
@@ -141,7 +188,11 @@ pub fn run_workload(
         rng,
         model: Persistence::new(config.model, Vec::new()),
         oracle: Oracle::new(commits),
-        report: SeedReport::default(),
+        report: SeedReport {
+            segments_freed: stats.cleaning_segments_freed_total,
+            segments_reused: stats.segments_reused_total,
+            ..SeedReport::default()
+        },
         changed: false,
         stores: 0,
     };
@@ -249,6 +300,25 @@ fn value(rng: &mut Rng) -> Vec<u8> {
     (0..len).map(|i| (fill >> (i % 8 * 8)) as u8 ^ i as u8).collect()
 }
 
+/// Values of 60 to 250 KB over 4 keys: about ten puts fill a segment, and most of it dies soon.
+fn large_value(rng: &mut Rng) -> Vec<u8> {
+    let len = 60_000 + rng.below(190_000) as usize;
+    let fill = rng.next_u64();
+    (0..len).map(|i| (fill >> (i % 8 * 8)) as u8 ^ (i / 256) as u8).collect()
+}
+
+fn random_ops_of(profile: Profile, rng: &mut Rng) -> Vec<Op> {
+    if profile == Profile::Mixed {
+        return random_ops(rng);
+    }
+    let key = |rng: &mut Rng| format!("big{}", rng.below(4)).into_bytes();
+    match rng.below(10) {
+        0..=7 => vec![Op::Put(key(rng), large_value(rng))],
+        8 => vec![Op::Delete(key(rng))],
+        _ => vec![Op::Put(key(rng), large_value(rng)), Op::Put(key(rng), value(rng))],
+    }
+}
+
 fn random_ops(rng: &mut Rng) -> Vec<Op> {
     match rng.below(10) {
         0..=5 => vec![Op::Put(key(rng), value(rng))],
@@ -277,13 +347,21 @@ fn execute(db: &Db<MemoryMedium>, ops: &[Op]) -> Result<(), Error> {
     }
 }
 
+/// What running a workload left: its trace, the oracle's commits, the store's final stats.
+struct Recorded {
+    trace: Vec<Event>,
+    commits: Vec<Vec<Op>>,
+    stats: crate::Stats,
+}
+
 /// Runs the workload on a recording medium; returns the trace and the oracle's commits.
 fn record_workload(
     config: &CampaignConfig,
     seed: u64,
     durability: Durability,
+    profile: Profile,
     groups: &[Vec<Vec<Op>>],
-) -> Result<(Vec<Event>, Vec<Vec<Op>>), Error> {
+) -> Result<Recorded, Error> {
     let medium = MemoryMedium::new(config.model.flush_model(), CAPACITY_BYTES, uuid(seed), true);
     let db = Db::open_medium(medium, config.workload_options(durability))?;
     let mut commits: Vec<Vec<Op>> = Vec::new();
@@ -298,10 +376,15 @@ fn record_workload(
         }
         db.medium().mark(Event::Ack { commit: number });
         commits.push(group.concat());
+        // Between commits nothing is in flight: a compaction must leave exactly the durable state.
+        if config.compacts_after(profile, number as usize) {
+            db.compact()?;
+        }
     }
     let trace = db.medium().take_trace();
+    let stats = db.stats();
     db.abandon();
-    Ok((trace, commits))
+    Ok(Recorded { trace, commits, stats })
 }
 
 fn uuid(seed: u64) -> [u8; 16] {

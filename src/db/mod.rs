@@ -3,6 +3,7 @@
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -12,14 +13,18 @@ use crate::error::Error;
 use crate::index::{prefix_successor, IndexRange, KeyRange};
 use crate::media::{FileMedium, Medium};
 use crate::options::{FlushModel, Options};
+use crate::space::SegmentUsage;
 use crate::stats::Stats;
+
+mod background;
 
 /// An open store. `Send + Sync`: share it with `Arc`.
 ///
 /// `M` is the medium; applications use the default, a mapped file ([`Db::open`]). The crash
 /// simulator opens the same engine on its recording medium.
 pub struct Db<M: Medium = FileMedium> {
-    engine: Engine<M>,
+    engine: Arc<Engine<M>>,
+    cleaner: Option<background::Cleaner>,
     closed: bool,
 }
 
@@ -36,7 +41,9 @@ impl Db<FileMedium> {
 impl<M: Medium> Db<M> {
     /// Opens the store held by `medium` (the crash simulator's entry point).
     pub fn open_medium(medium: M, options: Options) -> Result<Db<M>, Error> {
-        Ok(Db { engine: Engine::open(medium, options)?, closed: false })
+        let engine = Arc::new(Engine::open(medium, options)?);
+        let cleaner = engine.options.background_cleaning.then(|| background::Cleaner::start(Arc::clone(&engine)));
+        Ok(Db { engine, cleaner, closed: false })
     }
 
     /// The current value of `key`.
@@ -98,6 +105,35 @@ impl<M: Medium> Db<M> {
         self.engine.sync()
     }
 
+    /// Reclaims space now: cleans every segment worth cleaning (live records copied to the log
+    /// head, committed, the segment freed), then hands surplus free space back to the filesystem.
+    /// Returns the number of segments freed. Makes `Deferred` writes durable, like [`Db::sync`].
+    pub fn compact(&self) -> Result<u64, Error> {
+        self.engine.compact()
+    }
+
+    /// Runs cleaning steps while the space in use exceeds
+    /// [`Options::max_space_amplification`] — what the background cleaner does when it wakes.
+    /// For applications that turn the background thread off and drive cleaning themselves.
+    /// Returns the number of segments freed.
+    pub fn clean(&self) -> Result<u64, Error> {
+        let mut freed = 0;
+        // Bounded: each step frees a segment or stops the loop, and the log is finite.
+        let live = crate::engine::lock(&self.engine.writer).space.live_count();
+        for _ in 0..live {
+            if !self.engine.needs_cleaning() || !self.engine.clean_step(None)? {
+                break;
+            }
+            freed += 1;
+        }
+        Ok(freed)
+    }
+
+    /// Live and dead bytes of every segment holding the log, in log order.
+    pub fn segments(&self) -> Vec<SegmentUsage> {
+        crate::engine::lock(&self.engine.writer).space.usage()
+    }
+
     /// The flush model in force.
     pub fn flush_model(&self) -> FlushModel {
         self.engine.medium.flush_model()
@@ -116,7 +152,20 @@ impl<M: Medium> Db<M> {
             keys: engine.index.len() as u64,
             file_bytes: engine.medium.mapped_bytes(),
             log_head_offset: writes.log_head_offset,
-            segments_used: writes.segment_index + 1,
+            segments_used: writes.space.segments_live,
+            live_bytes: writes.space.live_bytes,
+            dead_bytes: writes.space.dead_bytes,
+            segments_free: writes.space.segments_free,
+            segments_punched: writes.space.segments_punched,
+            segments_retired: writes.space.segments_retired,
+            segments_cleaning: u64::from(engine.cleaning.cleaning_now.load(Ordering::Relaxed)),
+            cleaning_steps_total: engine.cleaning.steps_total.load(Ordering::Relaxed),
+            cleaning_segments_freed_total: engine.cleaning.segments_freed_total.load(Ordering::Relaxed),
+            segments_reused_total: writes.space.segments_reused_total,
+            cleaning_bytes_copied_total: engine.cleaning.bytes_copied_total.load(Ordering::Relaxed),
+            cleaning_records_copied_total: engine.cleaning.records_copied_total.load(Ordering::Relaxed),
+            holes_punched_total: medium.holes_punched_total,
+            values_pinned: engine.pins.total(),
             puts_total: writes.puts_total,
             deletes_total: writes.deletes_total,
             batches_total: writes.batches_total,
@@ -150,19 +199,28 @@ impl<M: Medium> Db<M> {
 
     /// Drops the handle as a crash would: no commit, no clean-shutdown record.
     pub fn abandon(mut self) {
+        self.stop_cleaner();
         self.closed = true;
     }
 
     /// Commits and records a clean shutdown; after it, recovery checks that the log ends
     /// exactly where it ended here. Dropping a `Db` does the same, ignoring errors.
     pub fn close(mut self) -> Result<(), Error> {
+        self.stop_cleaner();
         self.closed = true;
         self.engine.close()
+    }
+
+    fn stop_cleaner(&mut self) {
+        if let Some(cleaner) = self.cleaner.take() {
+            cleaner.stop();
+        }
     }
 }
 
 impl<M: Medium> Drop for Db<M> {
     fn drop(&mut self) {
+        self.stop_cleaner();
         if !self.closed && !self.engine.is_poisoned() {
             let _ = self.engine.close();
         }
@@ -188,8 +246,9 @@ impl<M: Medium> Iter<'_, M> {
         &self,
         entry: crossbeam_skiplist::map::Entry<'_, Bytes, crate::index::Slot>,
     ) -> Result<(Bytes, Bytes), Error> {
-        let offset = entry.value().load(Ordering::Acquire);
-        Ok((entry.key().clone(), self.engine.value_at(offset)?))
+        let section = self.engine.gate.enter();
+        let location = crate::index::Location::unpack(entry.value().load(Ordering::Acquire));
+        Ok((entry.key().clone(), self.engine.value_at(&section, location.offset)?))
     }
 }
 

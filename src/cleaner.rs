@@ -1,0 +1,240 @@
+//! The cleaner: moves the live records out of a segment, gives the segment back, reuses it.
+//!
+//! One step (serialized by the engine's `cleaner` mutex) cleans at most one segment:
+//!
+//! 1. **Commit.** Everything appended so far becomes durable. The head's generation at that
+//!    moment is the *boundary*: every segment older than it holds only committed records, and
+//!    every earlier step's zeroed segment heads are now durable too (so their Free records are
+//!    no longer needed, and free segments may be punched).
+//! 2. **Punch** free segments beyond a small reserve (`fallocate(PUNCH_HOLE | KEEP_SIZE)`).
+//! 3. **Select** a segment older than the boundary by cost-benefit ([`crate::space::policy`]).
+//! 4. **Copy** its live records to the head as ordinary records of the open commit, in chunks
+//!    of [`CHUNK_BYTES`] per hold of the writer mutex (writers interleave between chunks): a
+//!    Put whose key the index still points at, a Delete whose key is still absent while an
+//!    older live segment exists (it may hide a Put there). The index is repointed at the copy.
+//! 5. **Free.** Append a Free record naming the segment, and commit: the copies and the Free
+//!    record are durable together (one fence).
+//! 6. **Zero its head** (made durable by the next commit, at the latest the next step's 1).
+//!    Recovery ignores a segment named by a committed Free record even while its head survives.
+//! 7. **Grace period.** Wait until every read section that could have looked up an offset in
+//!    the segment has ended; then the segment is *retired*: reused (or punched) once no
+//!    zero-copy value pins it.
+//!
+//! The crash argument for each step is in docs/design.md ("Space reclamation").
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use crate::engine::{lock, Engine, Writer, CLEANER_RESERVE_SEGMENTS};
+use crate::error::Error;
+use crate::index::Location;
+use crate::layout::SEGMENT_BYTES;
+use crate::log::record::{record_bytes, Kind, PAIR_RECORD_BYTES};
+use crate::log::{access, segment_start, LogSpace};
+use crate::media::Medium;
+use crate::space::{policy, SegmentUsage};
+
+/// Bytes of a segment examined per hold of the writer mutex.
+pub(crate) const CHUNK_BYTES: u64 = 256 * 1024;
+/// Free segments kept unpunched (more when the log is large: 1/16 of its segments).
+const FREE_KEPT_MIN: u64 = 2;
+
+/// What the cleaner did since open (read by stats without waiting for a step).
+#[derive(Debug, Default)]
+pub(crate) struct CleanerCounters {
+    pub(crate) steps_total: AtomicU64,
+    pub(crate) segments_freed_total: AtomicU64,
+    pub(crate) bytes_copied_total: AtomicU64,
+    pub(crate) records_copied_total: AtomicU64,
+    pub(crate) cleaning_now: AtomicBool,
+}
+
+/// A record of the segment being cleaned.
+#[derive(Clone, Copy)]
+struct Candidate {
+    kind: Kind,
+    offset: u64,
+    record_bytes: u64,
+}
+
+impl<M: Medium> Engine<M> {
+    /// One cleaning step (see the module docs) among segments older than `limit` (and than the
+    /// step's own boundary). `Ok(true)` when a segment was freed.
+    pub(crate) fn clean_step(&self, limit: Option<u64>) -> Result<bool, Error> {
+        let _one_cleaner = lock(&self.cleaner);
+        self.check_writable()?;
+        let mut boundary = 0;
+        self.sync_with(|writer| boundary = writer.head.generation)?;
+        self.punch_surplus()?;
+        let boundary = limit.map_or(boundary, |limit| limit.min(boundary));
+        let Some(victim) = policy::select(&lock(&self.writer).space, boundary) else { return Ok(false) };
+        let counters = &self.cleaning;
+        counters.steps_total.fetch_add(1, Relaxed);
+        counters.cleaning_now.store(true, Relaxed);
+        let result = self.clean_segment(victim);
+        counters.cleaning_now.store(false, Relaxed);
+        let (bytes, records) = result?;
+        counters.bytes_copied_total.fetch_add(bytes, Relaxed);
+        counters.records_copied_total.fetch_add(records, Relaxed);
+        counters.segments_freed_total.fetch_add(1, Relaxed);
+        Ok(true)
+    }
+
+    /// Steps 4 to 7 for `victim`. Returns (bytes, records) copied.
+    fn clean_segment(&self, victim: SegmentUsage) -> Result<(u64, u64), Error> {
+        let (mut offset, mut copied) = (segment_start(victim.index) + PAIR_RECORD_BYTES, (0, 0));
+        // Bounded: every chunk advances by at least one record, and the segment ends.
+        for _ in 0..SEGMENT_BYTES / 32 {
+            let (candidates, next) = self.candidates(victim.index, offset)?;
+            let (bytes, records) = self.relocate(&candidates, victim.generation)?;
+            copied = (copied.0 + bytes, copied.1 + records);
+            match next {
+                Some(next) => offset = next,
+                None => break,
+            }
+        }
+        {
+            let mut guard = lock(&self.writer);
+            let writer = &mut *guard;
+            let needed = writer.head.segments_needed(std::iter::once(PAIR_RECORD_BYTES));
+            writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, 0)?;
+            let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
+            writer.head.append_free(&mut log, victim.index, victim.generation);
+        }
+        #[cfg(feature = "planted-bugs")]
+        if self.options.planted_bug == Some(crate::sim::PlantedBug::FreeBeforeCopiesDurable) {
+            self.zero_head_durably_now(victim.index)?;
+        }
+        self.sync()?;
+        {
+            let writer = lock(&self.writer);
+            let start = segment_start(victim.index);
+            access::zero_segment_head(&self.medium, start, PAIR_RECORD_BYTES);
+            self.dirty.mark(start, PAIR_RECORD_BYTES);
+            drop(writer);
+        }
+        self.gate.synchronize();
+        lock(&self.writer).space.retire(victim.index);
+        Ok(copied)
+    }
+
+    /// The records of segment `index` from `offset` on, up to [`CHUNK_BYTES`] of them, and where
+    /// the next chunk starts (`None`: the segment's Seal was reached).
+    fn candidates(&self, index: u64, mut offset: u64) -> Result<(Vec<Candidate>, Option<u64>), Error> {
+        let (start, mut found) = (offset, Vec::new());
+        let end = (index + 1) * SEGMENT_BYTES;
+        // Bounded by the chunk: every record is at least 32 bytes.
+        for _ in 0..CHUNK_BYTES / 32 + 1 {
+            if offset - start >= CHUNK_BYTES {
+                return Ok((found, Some(offset)));
+            }
+            if offset + PAIR_RECORD_BYTES > end {
+                return Err(Error::corruption(offset, "a sealed segment without its Seal record"));
+            }
+            let header = access::published_header(&self.medium, offset)?;
+            let size = header.record_bytes();
+            match header.kind {
+                Kind::Seal => return Ok((found, None)),
+                Kind::Put | Kind::Delete => found.push(Candidate { kind: header.kind, offset, record_bytes: size }),
+                Kind::Commit | Kind::Free | Kind::SegmentHead => {}
+            }
+            offset += size;
+        }
+        Ok((found, Some(offset)))
+    }
+
+    /// Copies the live `candidates` to the head under the writer mutex; returns (bytes, records).
+    fn relocate(&self, candidates: &[Candidate], victim_generation: u64) -> Result<(u64, u64), Error> {
+        let mut guard = lock(&self.writer);
+        let writer = &mut *guard;
+        let keep_tombstones = writer.space.live_older_than(victim_generation);
+        let mut live = Vec::new();
+        for candidate in candidates {
+            let (_, key, _) = access::published_record(&self.medium, candidate.offset)?;
+            let current = self.index.get(key);
+            let is_live = match candidate.kind {
+                Kind::Put => current.is_some_and(|location| location.offset == candidate.offset),
+                _ => current.is_none() && keep_tombstones,
+            };
+            if is_live {
+                live.push(*candidate);
+            }
+        }
+        let needed = writer.head.segments_needed(live.iter().map(|candidate| candidate.record_bytes));
+        writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, 0)?;
+        let bytes = self.copy_records(writer, &live)?;
+        Ok((bytes, live.len() as u64))
+    }
+
+    /// Appends copies of `records` (checked live, capacity ensured) and repoints the index.
+    fn copy_records(&self, writer: &mut Writer, records: &[Candidate]) -> Result<u64, Error> {
+        let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
+        let mut bytes = 0;
+        for record in records {
+            let (_, key, value) = access::published_record(&self.medium, record.offset)?;
+            let offset = writer.head.append(&mut log, record.kind, key, value);
+            debug_assert_eq!(record_bytes(key.len(), value.len()), record.record_bytes);
+            if record.kind == Kind::Put {
+                let moved = Location { offset, record_bytes: record.record_bytes };
+                let old = self.index.set(key, moved).expect("a live put is indexed");
+                assert_eq!(old.offset, record.offset, "the writer mutex is held: the key cannot have moved");
+                log.space.died(old.offset, old.record_bytes);
+            }
+            bytes += record.record_bytes;
+        }
+        Ok(bytes)
+    }
+
+    /// Punches free segments beyond the ones kept for reuse. Their zeroed heads are durable:
+    /// the step's commit just ran.
+    fn punch_surplus(&self) -> Result<(), Error> {
+        let mut writer = lock(&self.writer);
+        writer.space.release_retired(|segment| self.pins.is_pinned(segment));
+        let keep = FREE_KEPT_MIN.max(writer.space.live_count() / 16) + CLEANER_RESERVE_SEGMENTS;
+        for index in writer.space.punchable(keep) {
+            if !access::punch_free_segment(&self.medium, index * SEGMENT_BYTES, SEGMENT_BYTES)? {
+                break;
+            }
+            writer.space.punched(index);
+        }
+        Ok(())
+    }
+
+    /// Whether the space in use exceeds the target.
+    pub(crate) fn needs_cleaning(&self) -> bool {
+        policy::over_target(&lock(&self.writer).space, self.options.max_space_amplification)
+    }
+
+    /// A full pass: cleans every segment worth cleaning that exists now (not the copies this
+    /// pass writes), then punches what is free. Returns segments freed.
+    pub(crate) fn compact(&self) -> Result<u64, Error> {
+        self.check_writable()?;
+        let mut limit = 0;
+        self.sync_with(|writer| limit = writer.head.generation)?;
+        let segments = lock(&self.writer).space.live_count();
+        let mut freed = 0;
+        for _ in 0..segments {
+            if !self.clean_step(Some(limit))? {
+                break;
+            }
+            freed += 1;
+        }
+        // One more commit makes the last zeroed heads durable, so the last segments can be punched.
+        let _one_cleaner = lock(&self.cleaner);
+        self.sync_with(|_| ())?;
+        self.punch_surplus()?;
+        Ok(freed)
+    }
+
+    /// The planted bug: the segment's head is zeroed and made durable before its copies are.
+    #[cfg(feature = "planted-bugs")]
+    fn zero_head_durably_now(&self, index: u64) -> Result<(), Error> {
+        let start = segment_start(index);
+        {
+            let _writer = lock(&self.writer);
+            access::zero_segment_head(&self.medium, start, PAIR_RECORD_BYTES);
+        }
+        let unit = if self.medium.granularity() == crate::media::Granularity::Line { 64 } else { 4096 };
+        let run = crate::media::Run { offset: start / unit * unit, len: unit };
+        self.poison_on_error(self.medium.flush(&[run]).and_then(|()| self.medium.fence()))
+    }
+}

@@ -1,0 +1,79 @@
+//! When to clean and which segment: cost-benefit selection (Rosenblum and Ousterhout, LFS).
+//!
+//! Cleaning a segment of utilization `u` (live bytes / usable bytes) reads it and rewrites
+//! `u` of it to gain `1 − u` of a segment. Its *benefit over cost* is
+//! `(1 − u) · age / (1 + u)`, where `age` is how many live segments were written after it: old
+//! data has had time to die and is likely to stay put once moved, so an old segment at 75 % is
+//! worth more than a young one at 60 % whose remaining live data is still being overwritten.
+//! Segments above [`UTILIZATION_MAX`] are never taken (moving them gains almost nothing).
+//!
+//! The cleaner works while the space in use exceeds the target: `segments_live · 2 MiB >
+//! max_space_amplification · live_bytes` (and the log holds more than [`SEGMENTS_MIN`] segments).
+
+use super::{SegmentUsage, Space};
+use crate::layout::{SEGMENT_BYTES, SEGMENT_RESERVED_BYTES};
+
+/// Utilization above which a segment is not worth cleaning.
+pub(crate) const UTILIZATION_MAX: f64 = 0.95;
+/// The log is never cleaned below this many live segments.
+pub(crate) const SEGMENTS_MIN: u64 = 3;
+
+/// Whether the space in use exceeds the target amplification.
+pub(crate) fn over_target(space: &Space, max_space_amplification: f64) -> bool {
+    let counters = space.counters();
+    let used = (counters.segments_live * SEGMENT_BYTES) as f64;
+    counters.segments_live > SEGMENTS_MIN && used > max_space_amplification * counters.live_bytes as f64
+}
+
+/// The best segment to clean among live segments older than `boundary_generation` (whose
+/// records are all committed), or `None` when none is worth it.
+pub(crate) fn select(space: &Space, boundary_generation: u64) -> Option<SegmentUsage> {
+    let usage = space.usage();
+    let newest = usage.len();
+    let usable = (SEGMENT_BYTES - SEGMENT_RESERVED_BYTES) as f64;
+    usage
+        .iter()
+        .enumerate()
+        .filter(|(_, segment)| segment.generation < boundary_generation)
+        .filter_map(|(rank, segment)| {
+            let utilization = (segment.live_bytes as f64 / usable).min(1.0);
+            let age = (newest - rank) as f64;
+            (utilization <= UTILIZATION_MAX).then_some((score(utilization, age), rank, *segment))
+        })
+        // Highest score; on a tie the oldest (lowest rank), so the choice is deterministic.
+        .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+        .map(|(_, _, segment)| segment)
+}
+
+fn score(utilization: f64, age: f64) -> f64 {
+    (1.0 - utilization) * age / (1.0 + utilization)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_segment_beats_a_slightly_emptier_young_one() {
+        assert!(score(0.75, 10.0) > score(0.6, 2.0));
+        assert!(score(0.1, 1.0) > score(0.9, 1.0));
+    }
+
+    #[test]
+    fn only_segments_below_the_boundary_and_the_utilization_cap_are_taken() {
+        let mut space = Space::new(4, 1);
+        let mut generations = Vec::new();
+        for _ in 0..3 {
+            let (index, generation) = space.take_free();
+            generations.push(generation);
+            let start = index * SEGMENT_BYTES + 4096;
+            space.written(start, 1 << 20, true);
+            space.written(start + (1 << 20), 64, false);
+        }
+        // Segment 0 almost full of live data; segment 1 half dead.
+        space.written(4096 + (1 << 20) + 64, 900_000, true);
+        space.died(SEGMENT_BYTES + 4096, 1 << 19);
+        assert_eq!(select(&space, generations[2]).map(|segment| segment.index), Some(1));
+        assert_eq!(select(&space, generations[0]), None);
+    }
+}
