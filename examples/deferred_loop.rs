@@ -18,8 +18,14 @@ fn main() -> Result<(), daxkv::Error> {
     let keys = args.first().copied().unwrap_or(1_000_000);
     let puts = args.get(1).copied().unwrap_or(3_000_000);
     let sequential = args.get(2).copied().unwrap_or(0) == 1;
+    // Fourth argument 0: background cleaning off (the file grows without bound, as before the
+    // cleaner existed); 1 (default): on.
+    let cleaning = args.get(3).copied().unwrap_or(1) == 1;
     let dir = tempfile::tempdir()?;
-    let db = Db::open(dir.path().join("loop.db"), Options::default().durability(Durability::Deferred))?;
+    let db = Db::open(
+        dir.path().join("loop.db"),
+        Options::default().durability(Durability::Deferred).background_cleaning(cleaning),
+    )?;
     let value = [0x5Au8; 100];
     let start = Instant::now();
     for i in 0..puts {

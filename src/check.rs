@@ -37,6 +37,7 @@ pub fn check_file(path: &Path) -> Result<CheckReport, Error> {
     let options = Options::default()
         .flush(FlushModel::None)
         .verify_checksums_on_read(true)
+        .background_cleaning(false)
         .max_file_bytes(capacity.max(2 * SEGMENT_BYTES));
     let db = Db::open_medium(medium, options)?;
     let mut payload_bytes = 0;

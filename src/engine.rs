@@ -271,7 +271,13 @@ impl<M: Medium> Engine<M> {
         writer.space.release_retired(|segment| self.pins.is_pinned(segment));
         let sizes = ops.iter().map(|op| record_bytes(op.key().len(), op.value().len()));
         let needed = writer.head.segments_needed(sizes);
-        writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, CLEANER_RESERVE_SEGMENTS)?;
+        writer.head.ensure_capacity(
+            &self.medium,
+            &mut writer.space,
+            needed,
+            CLEANER_RESERVE_SEGMENTS,
+            self.options.background_cleaning,
+        )?;
         let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
         for op in ops {
             let record_bytes = record_bytes(op.key().len(), op.value().len());
@@ -358,7 +364,13 @@ impl<M: Medium> Engine<M> {
                 let needed = writer.head.segments_needed(std::iter::empty());
                 // A Commit record may take the cleaner's reserve: it is 48 bytes, and it is what
                 // makes cleaning's own copies durable.
-                writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, 0)?;
+                writer.head.ensure_capacity(
+                    &self.medium,
+                    &mut writer.space,
+                    needed,
+                    0,
+                    self.options.background_cleaning,
+                )?;
                 let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
                 commit.last_commit_seq = writer.head.close_commit(&mut log);
                 commit.last_commit_end = writer.head.offset;

@@ -90,7 +90,13 @@ impl KeyIndex {
     pub(crate) fn set(&self, key: &[u8], location: Location) -> Option<Location> {
         let points = self.points.pin();
         match points.get(key) {
-            Some(slot) => Some(Location::unpack(slot.swap(location.pack(), Ordering::AcqRel))),
+            Some(slot) => {
+                // Only the writer-mutex holder changes slots, so load-then-store cannot race;
+                // a swap would be an `xchg`, a full barrier right after the record copy.
+                let old = slot.load(Ordering::Relaxed);
+                slot.store(location.pack(), Ordering::Release);
+                Some(Location::unpack(old))
+            }
             None => {
                 let key = Bytes::copy_from_slice(key);
                 let slot = Arc::new(AtomicU64::new(location.pack()));

@@ -66,23 +66,27 @@ impl Head {
 
     /// Makes sure `segments` free segments (plus `reserve` more, kept for the cleaner) exist and
     /// are backed by blocks: grows the file, and refills punched segments about to be used.
+    /// `cleaner_running`: a background cleaner supplies space, so growth under an update load
+    /// should not run ahead.
     pub(crate) fn ensure_capacity<M: Medium>(
         &self,
         medium: &M,
         space: &mut Space,
         segments: u64,
         reserve: u64,
+        cleaner_running: bool,
     ) -> Result<(), Error> {
         let wanted = segments + reserve;
         if space.free_count() < wanted {
             let mapped = medium.mapped_bytes();
             let shortfall = (wanted - space.free_count()) * SEGMENT_BYTES;
-            // While the log is mostly live data (a load), grow ahead by an eighth of the file (1
-            // to 32 segments, 64 MiB) to amortise growth. Once it holds dead data, space should
-            // come from cleaning: grow only by what is missing, so the file stays near its bound.
+            // Grow ahead by an eighth of the file (1 to 32 segments, 64 MiB) to amortise growth,
+            // unless a background cleaner is running and the log already holds dead data: then
+            // space should come from cleaning, and growing only by what is missing keeps the
+            // file near its bound while the cleaner catches up.
             let counters = space.counters();
-            let loading = counters.dead_bytes <= counters.live_bytes / 16;
-            let step = if loading { (mapped / 8 / SEGMENT_BYTES).clamp(1, 32) * SEGMENT_BYTES } else { shortfall };
+            let ahead = !cleaner_running || counters.dead_bytes <= counters.live_bytes / 16;
+            let step = if ahead { (mapped / 8 / SEGMENT_BYTES).clamp(1, 32) * SEGMENT_BYTES } else { shortfall };
             let grown = match medium.grow(mapped + shortfall.max(step)) {
                 Err(Error::NoSpace) if step > shortfall => medium.grow(mapped + shortfall),
                 other => other,
