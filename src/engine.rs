@@ -23,7 +23,7 @@ use crate::media::Medium;
 use crate::options::{Durability, Options};
 use crate::recovery::{self, RecoveryReport};
 use crate::space::readers::{ReaderGate, SegmentPins};
-use crate::space::Space;
+use crate::space::{policy, Space};
 
 /// Free segments user writes leave for the cleaner when the file cannot grow, so that cleaning
 /// can always make progress on a full disk.
@@ -249,28 +249,42 @@ impl<M: Medium> Engine<M> {
         }
     }
 
-    /// Appends `ops`; when no space is left, runs cleaning steps itself (the only time a writer
-    /// waits for the cleaner) before giving up with `NoSpace`.
+    /// Appends `ops`. A writer that finds no free segment, where growing the file would take it
+    /// past the space budget (or the disk is full), runs cleaning steps itself: the only time a
+    /// writer waits for the cleaner. It grows past the budget only when nothing is worth
+    /// cleaning, and returns `NoSpace` only when the file cannot grow.
     fn append(&self, ops: &[Op<'_>]) -> Result<u64, Error> {
+        let mut within_budget = self.options.background_cleaning;
         for _ in 0..OUT_OF_SPACE_CLEAN_STEPS_MAX {
-            match self.try_append(ops) {
+            match self.try_append(ops, within_budget) {
                 Err(Error::NoSpace) => {
                     if !self.clean_step(None)? {
-                        return Err(Error::NoSpace);
+                        if !within_budget {
+                            return Err(Error::NoSpace);
+                        }
+                        within_budget = false;
                     }
                 }
                 other => return other,
             }
         }
-        self.try_append(ops)
+        self.try_append(ops, false)
     }
 
-    fn try_append(&self, ops: &[Op<'_>]) -> Result<u64, Error> {
+    fn try_append(&self, ops: &[Op<'_>], within_budget: bool) -> Result<u64, Error> {
         let mut guard = lock(&self.writer);
         let writer = &mut *guard;
         writer.space.release_retired(|segment| self.pins.is_pinned(segment));
         let sizes = ops.iter().map(|op| record_bytes(op.key().len(), op.value().len()));
         let needed = writer.head.segments_needed(sizes);
+        let must_grow = writer.space.free_count() < needed + CLEANER_RESERVE_SEGMENTS;
+        let max_amplification = self.options.max_space_amplification;
+        if within_budget
+            && must_grow
+            && policy::over_budget(&writer.space, self.medium.mapped_bytes(), max_amplification)
+        {
+            return Err(Error::NoSpace);
+        }
         writer.head.ensure_capacity(
             &self.medium,
             &mut writer.space,

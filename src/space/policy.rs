@@ -18,6 +18,21 @@ pub(crate) const UTILIZATION_MAX: f64 = 0.95;
 /// The log is never cleaned below this many live segments.
 pub(crate) const SEGMENTS_MIN: u64 = 3;
 
+/// Slack of the space budget over the target, as a fraction of the live bytes.
+pub(crate) const BUDGET_SLACK: f64 = 0.1;
+/// Segments of the space budget beyond the target (free segments kept for reuse, the reserve).
+pub(crate) const BUDGET_SEGMENTS: u64 = 2;
+
+/// Whether growing a file of `file_bytes` would take it past the space budget,
+/// `(max_space_amplification + 0.1) · live + 2 segments`, while it holds dead data: a writer
+/// then cleans before it grows the file.
+pub(crate) fn over_budget(space: &Space, file_bytes: u64, max_space_amplification: f64) -> bool {
+    let counters = space.counters();
+    let budget = (max_space_amplification + BUDGET_SLACK) * counters.live_bytes as f64
+        + (BUDGET_SEGMENTS * SEGMENT_BYTES) as f64;
+    counters.dead_bytes > counters.live_bytes / 16 && (file_bytes + SEGMENT_BYTES) as f64 > budget
+}
+
 /// Whether the space in use exceeds the target amplification.
 pub(crate) fn over_target(space: &Space, max_space_amplification: f64) -> bool {
     let counters = space.counters();

@@ -45,6 +45,10 @@ pub trait Engine: Send + Sync {
     fn sync(&self) -> Result<()>;
     /// Clean shutdown (including what the engine does on close, e.g. a final sync).
     fn close(self: Box<Self>) -> Result<()>;
+    /// Engine-specific space figures (name, value), reported as `[SPACE]` lines before close.
+    fn space(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
     fn is_empty(&self) -> Result<bool> {
         let mut any = false;
         self.scan(b"", 1, &mut |_, _| any = true)?;
@@ -71,7 +75,7 @@ fn open_plain(name: &str, dir: &Path, d: Durability, props: &crate::props::Props
     std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let _ = props;
     match name {
-        "daxkv" => Ok(Box::new(daxkv_engine::Dax::open(&dir.join("daxkv.db"), d)?)),
+        "daxkv" => Ok(Box::new(daxkv_engine::Dax::open(&dir.join("daxkv.db"), d, props)?)),
         #[cfg(feature = "lmdb")]
         "lmdb" => Ok(Box::new(lmdb_engine::Lmdb::open(&dir.join("lmdb"), d, props)?)),
         #[cfg(feature = "rocksdb")]
@@ -118,6 +122,9 @@ impl Engine for LostWrites {
     fn close(self: Box<Self>) -> Result<()> {
         self.inner.close()
     }
+    fn space(&self) -> Vec<(&'static str, u64)> {
+        self.inner.space()
+    }
 }
 
 /// An engine that holds nothing (unit tests, and a placeholder while a store is reopened).
@@ -151,17 +158,28 @@ mod daxkv_engine {
 
     /// per-op: `Durability::Immediate` (concurrent writers share one writeback: group commit);
     /// group/none: `Durability::Deferred` (+ `Db::sync` from the harness's syncer for group).
+    /// `-p daxkv.cleaning=on|off` (default on): `Options::background_cleaning`;
+    /// `-p daxkv.space_amplification=<f64>` (default: daxkv's): `Options::max_space_amplification`.
     pub struct Dax {
         db: Db,
     }
 
     impl Dax {
-        pub fn open(path: &Path, d: Durability) -> Result<Dax> {
+        pub fn open(path: &Path, d: Durability, props: &crate::props::Props) -> Result<Dax> {
             let dd = match d {
                 Durability::PerOp => daxkv::Durability::Immediate,
                 Durability::Group | Durability::None => daxkv::Durability::Deferred,
             };
-            let db = Db::open(path, Options::default().durability(dd)).map_err(e)?;
+            let cleaning = match props.get("daxkv.cleaning").map(str::trim) {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(o) => return Err(format!("daxkv.cleaning={o}: expected on or off")),
+            };
+            let mut options = Options::default().durability(dd).background_cleaning(cleaning);
+            if props.get("daxkv.space_amplification").is_some() {
+                options = options.max_space_amplification(props.parse_or("daxkv.space_amplification", 0.0f64)?);
+            }
+            let db = Db::open(path, options).map_err(e)?;
             Ok(Dax { db })
         }
     }
@@ -193,6 +211,22 @@ mod daxkv_engine {
         }
         fn close(self: Box<Self>) -> Result<()> {
             self.db.close().map_err(e)
+        }
+        /// Counters since this handle was opened (a `run` that loaded first reopened the store).
+        fn space(&self) -> Vec<(&'static str, u64)> {
+            let stats = self.db.stats();
+            vec![
+                ("FileBytes", stats.file_bytes),
+                ("LiveBytes", stats.live_bytes),
+                ("DeadBytes", stats.dead_bytes),
+                ("SegmentsUsed", stats.segments_used),
+                ("SegmentsFree", stats.segments_free),
+                ("SegmentsPunched", stats.segments_punched),
+                ("RecordBytesTotal", stats.record_bytes_total),
+                ("CleaningBytesCopiedTotal", stats.cleaning_bytes_copied_total),
+                ("CleaningSegmentsFreedTotal", stats.cleaning_segments_freed_total),
+                ("HolesPunchedTotal", stats.holes_punched_total),
+            ]
         }
     }
 }

@@ -31,7 +31,8 @@ engines: daxkv (always), lmdb, rocksdb, redb, fjall, sled (cargo features)
 harness properties: dir (store directory; a temp dir by default), durability=per-op|group|none
   (default none), loaddurability (for the load `run` does on an empty store; default none),
   syncintervalms (group; default 10), verify (default true), verifyfraction (default 0.0625),
-  seed, exportfile, lmdb.mapsize";
+  seed, exportfile, lmdb.mapsize, daxkv.cleaning=on|off (default on),
+  daxkv.space_amplification (daxkv's max_space_amplification; default daxkv's)";
 
 struct Args {
     cmd: String,
@@ -218,6 +219,9 @@ fn cmd_workload(args: &Args) -> Result<ExitCode, String> {
         rep.add_measurements("", out.runtime_ms, out.ops, &out.m);
         add_sync(&mut rep, &out);
         failed |= finish_checks(&sh, &out, &mut rep, "VERIFY");
+    }
+    for (name, value) in sh.engine.space() {
+        rep.push("SPACE", name, json!(value));
     }
     let t = Instant::now();
     let eng = sh.swap_engine(Box::new(engine::Nothing));

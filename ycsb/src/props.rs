@@ -19,7 +19,7 @@ pub const KNOWN: &[&str] = &[
     "hotspotopnfraction", "dataintegrity",
     // this harness
     "dir", "durability", "loaddurability", "syncintervalms", "verify", "verifyfraction", "seed",
-    "lmdb.mapsize", "floor.filesize", "kind", "inject",
+    "lmdb.mapsize", "floor.filesize", "kind", "inject", "daxkv.cleaning", "daxkv.space_amplification",
 ];
 
 /// Properties YCSB defines that this harness accepts but does not implement; a warning says so.
@@ -102,7 +102,8 @@ impl Props {
     }
 
     /// Warns on stderr about every property that is neither known nor an engine option
-    /// (`<engine>.*` is not accepted either: there are none besides `lmdb.mapsize`).
+    /// (`<engine>.*` is not accepted either: there are none besides `lmdb.mapsize`,
+    /// `daxkv.cleaning` and `daxkv.space_amplification`).
     pub fn report_unknown(&self) -> usize {
         let mut n = 0;
         for k in self.map.keys() {
