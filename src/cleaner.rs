@@ -96,13 +96,7 @@ impl<M: Medium> Engine<M> {
             let mut guard = lock(&self.writer);
             let writer = &mut *guard;
             let needed = writer.head.segments_needed(std::iter::once(PAIR_RECORD_BYTES));
-            writer.head.ensure_capacity(
-                &self.medium,
-                &mut writer.space,
-                needed,
-                0,
-                self.options.background_cleaning,
-            )?;
+            self.ensure_capacity(writer, needed, 0, false)?;
             let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
             writer.head.append_free(&mut log, victim.index, victim.generation);
         }
@@ -166,7 +160,7 @@ impl<M: Medium> Engine<M> {
             }
         }
         let needed = writer.head.segments_needed(live.iter().map(|candidate| candidate.record_bytes));
-        writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, 0, self.options.background_cleaning)?;
+        self.ensure_capacity(writer, needed, 0, false)?;
         let bytes = self.copy_records(writer, &live)?;
         Ok((bytes, live.len() as u64))
     }

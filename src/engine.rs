@@ -274,24 +274,9 @@ impl<M: Medium> Engine<M> {
     fn try_append(&self, ops: &[Op<'_>], within_budget: bool) -> Result<u64, Error> {
         let mut guard = lock(&self.writer);
         let writer = &mut *guard;
-        writer.space.release_retired(|segment| self.pins.is_pinned(segment));
         let sizes = ops.iter().map(|op| record_bytes(op.key().len(), op.value().len()));
         let needed = writer.head.segments_needed(sizes);
-        let must_grow = writer.space.free_count() < needed + CLEANER_RESERVE_SEGMENTS;
-        let max_amplification = self.options.max_space_amplification;
-        if within_budget
-            && must_grow
-            && policy::over_budget(&writer.space, self.medium.mapped_bytes(), max_amplification)
-        {
-            return Err(Error::NoSpace);
-        }
-        writer.head.ensure_capacity(
-            &self.medium,
-            &mut writer.space,
-            needed,
-            CLEANER_RESERVE_SEGMENTS,
-            self.options.background_cleaning,
-        )?;
+        self.ensure_capacity(writer, needed, CLEANER_RESERVE_SEGMENTS, within_budget)?;
         let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
         for op in ops {
             let record_bytes = record_bytes(op.key().len(), op.value().len());
@@ -314,6 +299,30 @@ impl<M: Medium> Engine<M> {
         }
         writer.batches_appended += 1;
         Ok(writer.batches_appended)
+    }
+
+    /// Makes `needed` new segments (plus `reserve` left free) available to the head. Only when
+    /// the free list is short: retired segments nobody pins become free, and `within_budget`
+    /// refuses growth past the space budget with `NoSpace`, so that the caller cleans first.
+    pub(crate) fn ensure_capacity(
+        &self,
+        writer: &mut Writer,
+        needed: u64,
+        reserve: u64,
+        within_budget: bool,
+    ) -> Result<(), Error> {
+        if writer.space.free_count() < needed + reserve {
+            writer.space.release_retired(|segment| self.pins.is_pinned(segment));
+            let amplification = self.options.max_space_amplification;
+            if within_budget
+                && writer.space.free_count() < needed + reserve
+                && policy::over_budget(&writer.space, self.medium.mapped_bytes(), amplification)
+            {
+                return Err(Error::NoSpace);
+            }
+        }
+        let cleaner_running = self.options.background_cleaning;
+        writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, reserve, cleaner_running)
     }
 
     /// Returns once batch number `batch` is durable (group commit).
@@ -378,13 +387,7 @@ impl<M: Medium> Engine<M> {
                 let needed = writer.head.segments_needed(std::iter::empty());
                 // A Commit record may take the cleaner's reserve: it is 48 bytes, and it is what
                 // makes cleaning's own copies durable.
-                writer.head.ensure_capacity(
-                    &self.medium,
-                    &mut writer.space,
-                    needed,
-                    0,
-                    self.options.background_cleaning,
-                )?;
+                self.ensure_capacity(writer, needed, 0, false)?;
                 let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
                 commit.last_commit_seq = writer.head.close_commit(&mut log);
                 commit.last_commit_end = writer.head.offset;

@@ -127,7 +127,8 @@ impl FileMedium {
             for page in (from..to).step_by(PAGE_BYTES as usize) {
                 // SAFETY: the range is mapped and unpublished (new space beyond `mapped_bytes`,
                 // or a free segment being refilled under the writer mutex): nobody else reads
-                // or writes it, and storing a zero over a zero page changes nothing.
+                // or writes it, and its bytes mean nothing yet (zeros, or a free segment's
+                // stale records, which never validate).
                 unsafe { std::ptr::write_volatile(self.region.ptr(page), 0) };
             }
         }

@@ -30,6 +30,8 @@
 //! commit can then never be mistaken for records of a later one: the last segment is zeroed,
 //! and every segment started later gets a generation of a new open epoch.
 
+use std::collections::HashSet;
+
 use crate::error::Error;
 use crate::index::{KeyIndex, Location};
 use crate::layout::{RECORD_ALIGN, RECORD_HEADER_BYTES, SEGMENT_BYTES};
@@ -288,25 +290,31 @@ impl Validation {
 /// Positions (in `heads`) of the segments that hold the log: up to the last commit's segment,
 /// minus those a committed Free record gave back.
 fn kept_segments(heads: &[SegmentHead], frees: &[(u64, u64, u64)], last: LastCommit) -> Vec<usize> {
+    let freed: HashSet<(u64, u64)> =
+        frees.iter().filter(|free| free.0 <= last.seq).map(|&(_, index, generation)| (index, generation)).collect();
     (0..=last.position)
-        .filter(|&position| {
-            let head = heads[position];
-            !frees.iter().any(|&(seq, index, generation)| {
-                seq <= last.seq && index == head.index && generation == head.generation
-            })
-        })
+        .filter(|&position| !freed.contains(&(heads[position].index, heads[position].generation)))
         .collect()
+}
+
+/// Whether each segment index (of `segments`) is kept.
+fn kept_by_index(heads: &[SegmentHead], kept: &[usize], segments: u64) -> Vec<bool> {
+    let mut by_index = vec![false; segments as usize];
+    for &position in kept {
+        by_index[heads[position].index as usize] = true;
+    }
+    by_index
 }
 
 /// Byte ranges recovery does not replay: the rest of the last segment after Commit `L`, and
 /// every segment not kept.
 fn unreplayed_ranges(heads: &[SegmentHead], kept: &[usize], last: LastCommit, segments: u64) -> Vec<(u64, u64)> {
     let last_index = heads[last.position].index;
-    let kept_indexes: Vec<u64> = kept.iter().map(|&position| heads[position].index).collect();
+    let kept_by_index = kept_by_index(heads, kept, segments);
     let mut ranges = vec![(last.end, (last_index + 1) * SEGMENT_BYTES)];
     ranges.extend(
         (0..segments)
-            .filter(|index| !kept_indexes.contains(index))
+            .filter(|&index| !kept_by_index[index as usize])
             .map(|index| (segment_start(index), (index + 1) * SEGMENT_BYTES)),
     );
     ranges
@@ -382,8 +390,10 @@ fn zero_discarded<M: Medium>(medium: &M, heads: &[SegmentHead], kept: &[usize], 
     let last_index = heads[last.position].index;
     let mut zeroed: Vec<(u64, u64)> =
         zero_recovery_range(medium, last.end, (last_index + 1) * SEGMENT_BYTES).into_iter().collect();
-    for (position, head) in heads.iter().enumerate() {
-        if !kept.contains(&position) {
+    let segments = heads.iter().map(|head| head.index + 1).max().unwrap_or(0);
+    let kept_by_index = kept_by_index(heads, kept, segments);
+    for head in heads {
+        if !kept_by_index[head.index as usize] {
             let start = segment_start(head.index);
             zeroed.extend(zero_recovery_range(medium, start, start + PAIR_RECORD_BYTES));
         }

@@ -168,6 +168,9 @@ impl Space {
 
     /// Retired segments that nothing pins any more become free. Returns how many.
     pub(crate) fn release_retired(&mut self, pinned: impl Fn(u64) -> bool) -> u64 {
+        if self.retired.is_empty() {
+            return 0;
+        }
         let before = self.retired.len();
         let (keep, release): (Vec<u64>, Vec<u64>) = self.retired.iter().partition(|&&index| pinned(index));
         for index in release {
