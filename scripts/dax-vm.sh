@@ -449,13 +449,15 @@ LOGDIR=$WORK/logs; rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
 boot() {
   local log=$1 img=$2 tmo=$3 accel=$4 kargs=$5 pid rc=0
   rm -f "$PIDFILE"
+  # loglevel 5 and all-CPU backtraces: a guest soft lockup (seen once in the ext4 verify boot)
+  # prints its stacks to the boot log.
   # shellcheck disable=SC2086
   ( timeout --kill-after=5 "$tmo" "$QEMU" $accel -smp "$SMP" \
     -machine pc,nvdimm=on -m "$MEM",slots=2,maxmem=8G \
     -object memory-backend-file,id=mem1,share=on,mem-path="$img",size="$NVDIMM_SIZE",align=2M \
     -device nvdimm,id=nvdimm1,memdev=mem1 \
     -kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" \
-    -append "console=ttyS0 loglevel=4 panic=-1 $kargs ${DAXVM_KERNEL_ARGS:-}" \
+    -append "console=ttyS0 loglevel=5 panic=-1 softlockup_all_cpu_backtrace=1 $kargs ${DAXVM_KERNEL_ARGS:-}" \
     -display none -nodefaults -serial stdio -monitor none -no-reboot \
     -name "daxvm:$WORK" -pidfile "$PIDFILE" \
     < /dev/null > "$log" 2>&1; exit $? ) &
