@@ -1,33 +1,35 @@
 //! The cleaner: moves the live records out of a segment, gives the segment back, reuses it.
 //!
-//! One step (serialized by the engine's `cleaner` mutex) cleans at most one segment:
+//! One step (serialized by the engine's `cleaner` mutex) cleans at most one segment, and runs
+//! no commit of its own (a commit writes back every page the writers dirtied; see
+//! docs/design.md for why that matters):
 //!
-//! 1. **Commit.** Everything appended so far becomes durable. The head's generation at that
-//!    moment is the *boundary*: every segment older than it holds only committed records, and
-//!    every earlier step's zeroed segment heads are now durable too (so their Free records are
-//!    no longer needed, and free segments may be punched).
-//! 2. **Punch** free segments beyond a small reserve (`fallocate(PUNCH_HOLE | KEEP_SIZE)`).
-//! 3. **Select** a segment older than the boundary by cost-benefit ([`crate::space::policy`]).
-//! 4. **Copy** its live records to the head as ordinary records of the open commit, in chunks
-//!    of [`CHUNK_BYTES`] per hold of the writer mutex (writers interleave between chunks): a
-//!    Put whose key the index still points at, a Delete whose key is still absent while an
-//!    older live segment exists (it may hide a Put there). The index is repointed at the copy.
-//! 5. **Free.** Append a Free record naming the segment, and commit: the copies and the Free
-//!    record are durable together (one fence).
-//! 6. **Zero its head** (made durable by the next commit, at the latest the next step's 1).
-//!    Recovery ignores a segment named by a committed Free record even while its head survives.
-//! 7. **Grace period.** Wait until every read section that could have looked up an offset in
-//!    the segment has ended; then the segment is *retired*: reused (or punched) once no
-//!    zero-copy value pins it.
+//! 1. **Punch** free segments beyond a small reserve (`fallocate(PUNCH_HOLE | KEEP_SIZE)`),
+//!    only those whose zeroed head is durable.
+//! 2. **Select** a segment older than the *cleaning boundary* ([`Writer::clean_boundary`]: the
+//!    head's generation at the last commit) by cost-benefit ([`crate::space::policy`]). All its
+//!    records are committed; so are its Free records, whose segments' heads were zeroed when
+//!    that commit ended, before this segment's own head can be (see docs/design.md).
+//! 3. **Copy** its live records to the head as ordinary records of the open commit, in chunks
+//!    of [`CHUNK_BYTES`]: a Put whose key the index still points at, a Delete whose key is still
+//!    absent while an older live segment exists (it may hide a Put there). The index is
+//!    repointed at the copy. Each chunk holds the commit mutex, then the writer mutex: writers
+//!    interleave between chunks, and no chunk runs while a commit is writing back.
+//! 4. **Grace period.** Wait until every read section that could have looked up an offset in
+//!    the segment has ended.
+//! 5. **Free record.** Append `Free(index, generation)`; the segment is *freeing*.
 //!
-//! The crash argument for each step is in docs/design.md ("Space reclamation").
+//! The next commit, whoever runs it, makes the copies and the Free record durable together,
+//! then zeroes the segment's head and retires it ([`Engine::after_commit`](crate::engine)); it
+//! is reused (or punched) once no zero-copy value pins it. The crash argument for each step is
+//! in docs/design.md ("Space reclamation").
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use crate::engine::{lock, Engine, Writer, CLEANER_RESERVE_SEGMENTS};
 use crate::error::Error;
 use crate::index::Location;
-use crate::layout::SEGMENT_BYTES;
+use crate::layout::{SEGMENT_BYTES, SEGMENT_RESERVED_BYTES};
 use crate::log::record::{record_bytes, Kind, PAIR_RECORD_BYTES};
 use crate::log::{access, segment_start, LogSpace};
 use crate::media::Medium;
@@ -58,15 +60,25 @@ struct Candidate {
 
 impl<M: Medium> Engine<M> {
     /// One cleaning step (see the module docs) among segments older than `limit` (and than the
-    /// step's own boundary). `Ok(true)` when a segment was freed.
+    /// cleaning boundary). `Ok(true)` when a segment was cleaned (it is freeing: the next commit
+    /// frees it); `Ok(false)` when none is old enough and worth it.
     pub(crate) fn clean_step(&self, limit: Option<u64>) -> Result<bool, Error> {
         let _one_cleaner = lock(&self.cleaner);
         self.check_writable()?;
-        let mut boundary = 0;
-        self.sync_with(|writer| boundary = writer.head.generation)?;
         self.punch_surplus()?;
-        let boundary = limit.map_or(boundary, |limit| limit.min(boundary));
-        let Some(victim) = policy::select(&lock(&self.writer).space, boundary) else { return Ok(false) };
+        let victim = {
+            let writer = lock(&self.writer);
+            let boundary = limit.map_or(writer.clean_boundary, |limit| limit.min(writer.clean_boundary));
+            policy::select(&writer.space, boundary).filter(|victim| {
+                // Cleaned segments come back only with the next commit: while some wait, take
+                // no victim whose copies would need more than the free segments (growing the
+                // file to clean it).
+                let usable = SEGMENT_BYTES - SEGMENT_RESERVED_BYTES;
+                let needed = victim.live_bytes.div_ceil(usable) + 1;
+                writer.freeing.is_empty() || writer.space.free_count() >= needed
+            })
+        };
+        let Some(victim) = victim else { return Ok(false) };
         let counters = &self.cleaning;
         counters.steps_total.fetch_add(1, Relaxed);
         counters.cleaning_now.store(true, Relaxed);
@@ -79,7 +91,7 @@ impl<M: Medium> Engine<M> {
         Ok(true)
     }
 
-    /// Steps 4 to 7 for `victim`. Returns (bytes, records) copied.
+    /// Steps 3 to 5 for `victim`. Returns (bytes, records) copied.
     fn clean_segment(&self, victim: SegmentUsage) -> Result<(u64, u64), Error> {
         let (mut offset, mut copied) = (segment_start(victim.index) + PAIR_RECORD_BYTES, (0, 0));
         // Bounded: every chunk advances by at least one record, and the segment ends.
@@ -92,28 +104,22 @@ impl<M: Medium> Engine<M> {
                 None => break,
             }
         }
+        self.gate.synchronize();
         {
+            let _no_writeback = lock(&self.commit);
             let mut guard = lock(&self.writer);
             let writer = &mut *guard;
             let needed = writer.head.segments_needed(std::iter::once(PAIR_RECORD_BYTES));
             self.ensure_capacity(writer, needed, 0, false)?;
             let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
             writer.head.append_free(&mut log, victim.index, victim.generation);
+            writer.space.freeing(victim.index);
+            writer.freeing.push((victim.index, writer.head.open_commit_seq));
         }
         #[cfg(feature = "planted-bugs")]
         if self.options.planted_bug == Some(crate::sim::PlantedBug::FreeBeforeCopiesDurable) {
             self.zero_head_durably_now(victim.index)?;
         }
-        self.sync()?;
-        {
-            let writer = lock(&self.writer);
-            let start = segment_start(victim.index);
-            access::zero_segment_head(&self.medium, start, PAIR_RECORD_BYTES);
-            self.dirty.mark(start, PAIR_RECORD_BYTES);
-            drop(writer);
-        }
-        self.gate.synchronize();
-        lock(&self.writer).space.retire(victim.index);
         Ok(copied)
     }
 
@@ -144,6 +150,10 @@ impl<M: Medium> Engine<M> {
 
     /// Copies the live `candidates` to the head under the writer mutex; returns (bytes, records).
     fn relocate(&self, candidates: &[Candidate], victim_generation: u64) -> Result<(u64, u64), Error> {
+        // No copying while a commit writes back: on a page-cache file the writeback
+        // write-protects every page it cleans, which costs a TLB shootdown on each CPU running
+        // this process; a cleaner blocked here is not one of them.
+        let _no_writeback = lock(&self.commit);
         let mut guard = lock(&self.writer);
         let writer = &mut *guard;
         let keep_tombstones = writer.space.live_older_than(victim_generation);
@@ -184,12 +194,13 @@ impl<M: Medium> Engine<M> {
         Ok(bytes)
     }
 
-    /// Punches free segments beyond the ones kept for reuse. Their zeroed heads are durable:
-    /// the step's commit just ran.
+    /// Punches free segments beyond the ones kept for reuse, among those whose zeroed head is
+    /// durable (a lost punch brings the old blocks back, and they must read as free).
     fn punch_surplus(&self) -> Result<(), Error> {
         let mut writer = lock(&self.writer);
         writer.space.release_retired(|segment| self.pins.is_pinned(segment));
-        let keep = FREE_KEPT_MIN.max(writer.space.live_count() / 16) + CLEANER_RESERVE_SEGMENTS;
+        let minimum = FREE_KEPT_MIN.max(writer.space.live_count() / 16) + CLEANER_RESERVE_SEGMENTS;
+        let keep = policy::free_segments_kept(&writer.space, self.options.max_space_amplification, minimum);
         for index in writer.space.punchable(keep) {
             if !access::punch_free_segment(&self.medium, index * SEGMENT_BYTES, SEGMENT_BYTES)? {
                 break;
@@ -205,24 +216,55 @@ impl<M: Medium> Engine<M> {
     }
 
     /// A full pass: cleans every segment worth cleaning that exists now (not the copies this
-    /// pass writes), then punches what is free. Returns segments freed.
+    /// pass writes), then frees and punches. Returns segments cleaned.
     pub(crate) fn compact(&self) -> Result<u64, Error> {
         self.check_writable()?;
         let mut limit = 0;
         self.sync_with(|writer| limit = writer.head.generation)?;
         let segments = lock(&self.writer).space.live_count();
-        let mut freed = 0;
-        for _ in 0..segments {
-            if !self.clean_step(Some(limit))? {
+        let mut cleaned = 0;
+        // Bounded: a step per segment, and a commit between steps when free segments run short.
+        for _ in 0..2 * segments + 1 {
+            if self.clean_step(Some(limit))? {
+                cleaned += 1;
+            } else if lock(&self.writer).freeing.is_empty() {
+                break;
+            } else {
+                self.sync()?;
+            }
+        }
+        // One commit frees what was cleaned, the next makes the zeroed heads durable.
+        self.sync()?;
+        self.sync()?;
+        let _one_cleaner = lock(&self.cleaner);
+        self.punch_surplus()?;
+        Ok(cleaned)
+    }
+
+    /// Cleans while the space in use exceeds the target: at most `steps_max` steps, committing
+    /// (when `may_commit`) whenever nothing is old enough to clean or cleaned segments wait for
+    /// a commit. Returns segments cleaned.
+    pub(crate) fn clean_to_target(&self, steps_max: usize, may_commit: impl Fn() -> bool) -> Result<u64, Error> {
+        let mut cleaned = 0;
+        let mut committed_since_progress = false;
+        for _ in 0..steps_max {
+            if self.is_poisoned() || !self.needs_cleaning() {
                 break;
             }
-            freed += 1;
+            if self.clean_step(None)? {
+                cleaned += 1;
+                committed_since_progress = false;
+            } else if !committed_since_progress && may_commit() {
+                self.sync()?;
+                committed_since_progress = true;
+            } else {
+                break;
+            }
         }
-        // One more commit makes the last zeroed heads durable, so the last segments can be punched.
-        let _one_cleaner = lock(&self.cleaner);
-        self.sync_with(|_| ())?;
-        self.punch_surplus()?;
-        Ok(freed)
+        if !lock(&self.writer).freeing.is_empty() && may_commit() {
+            self.sync()?;
+        }
+        Ok(cleaned)
     }
 
     /// The planted bug: the segment's head is zeroed and made durable before its copies are.
@@ -230,6 +272,7 @@ impl<M: Medium> Engine<M> {
     fn zero_head_durably_now(&self, index: u64) -> Result<(), Error> {
         let start = segment_start(index);
         {
+            let _no_writeback = lock(&self.commit);
             let _writer = lock(&self.writer);
             access::zero_segment_head(&self.medium, start, PAIR_RECORD_BYTES);
         }

@@ -16,7 +16,7 @@ use crate::dirty::DirtyIndex;
 use crate::error::Error;
 use crate::index::{KeyIndex, Location};
 use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
-use crate::log::record::{record_bytes, Kind};
+use crate::log::record::{record_bytes, Kind, PAIR_RECORD_BYTES};
 use crate::log::superblock::{self, Superblock};
 use crate::log::{access, segment_start, Head, LogSpace};
 use crate::media::Medium;
@@ -28,13 +28,23 @@ use crate::space::{policy, Space};
 /// Free segments user writes leave for the cleaner when the file cannot grow, so that cleaning
 /// can always make progress on a full disk.
 pub(crate) const CLEANER_RESERVE_SEGMENTS: u64 = 1;
-/// Cleaning steps a writer runs itself when it finds no free space, before `NoSpace`.
-const OUT_OF_SPACE_CLEAN_STEPS_MAX: usize = 8;
+/// Attempts (a cleaning step or a commit each) a writer makes itself when it finds no free
+/// space, before `NoSpace`.
+const OUT_OF_SPACE_ATTEMPTS_MAX: usize = 16;
+/// Commits in a row a writer runs without finding a segment to clean, before it gives up on
+/// the budget (one moves the cleaning boundary past everything written before it).
+const BOUNDARY_COMMITS_MAX: usize = 1;
 
 /// State guarded by the writer mutex.
 pub(crate) struct Writer {
     pub(crate) head: Head,
     pub(crate) space: Space,
+    /// Cleaned segments whose Free record is in the open commit (or one not yet durable), with
+    /// that commit's sequence: each is zeroed and retired when that commit is durable.
+    pub(crate) freeing: Vec<(u64, u64)>,
+    /// The head's generation at the last durable commit: the cleaner selects only segments
+    /// older than this, whose records are all committed.
+    pub(crate) clean_boundary: u64,
     /// Batches appended since open (the group-commit clock; also `Stats::batches_total`).
     batches_appended: u64,
     puts_total: u64,
@@ -73,7 +83,7 @@ pub(crate) struct Engine<M: Medium> {
     pub(crate) cleaner: Mutex<()>,
     pub(crate) cleaning: crate::cleaner::CleanerCounters,
     pub(crate) writer: Mutex<Writer>,
-    commit: Mutex<CommitState>,
+    pub(crate) commit: Mutex<CommitState>,
     durable_batches: AtomicU64,
     poisoned: AtomicBool,
     /// Group commit: whether a leader is committing, and where followers wait for it.
@@ -124,8 +134,10 @@ impl<M: Medium> Engine<M> {
             cleaner: Mutex::new(()),
             cleaning: crate::cleaner::CleanerCounters::default(),
             writer: Mutex::new(Writer {
+                clean_boundary: head.generation,
                 head,
                 space,
+                freeing: Vec::new(),
                 batches_appended: 0,
                 puts_total: 0,
                 deletes_total: 0,
@@ -250,19 +262,39 @@ impl<M: Medium> Engine<M> {
     }
 
     /// Appends `ops`. A writer that finds no free segment, where growing the file would take it
-    /// past the space budget (or the disk is full), runs cleaning steps itself: the only time a
-    /// writer waits for the cleaner. It grows past the budget only when nothing is worth
-    /// cleaning, and returns `NoSpace` only when the file cannot grow.
+    /// past the space budget (or the disk is full), makes space itself: it commits when cleaned
+    /// segments wait for their Free records to be durable, or runs a cleaning step. That is the
+    /// only time a writer waits for cleaning. It grows past the budget only when nothing is
+    /// worth cleaning, and returns `NoSpace` only when the file cannot grow.
     fn append(&self, ops: &[Op<'_>]) -> Result<u64, Error> {
+        let (batch, advanced) = self.append_making_space(ops)?;
+        if advanced && self.options.durability == Durability::Deferred {
+            // The head filled a segment while cleaned segments wait for their Free records to be
+            // durable: commit now, from the writer's thread, so they are free before the writer
+            // runs out and the cleaning boundary keeps up with the log (see `append_making_space`).
+            self.sync()?;
+        }
+        Ok(batch)
+    }
+
+    fn append_making_space(&self, ops: &[Op<'_>]) -> Result<(u64, bool), Error> {
         let mut within_budget = self.options.background_cleaning;
-        for _ in 0..OUT_OF_SPACE_CLEAN_STEPS_MAX {
+        let mut boundary_commits = 0;
+        for _ in 0..OUT_OF_SPACE_ATTEMPTS_MAX {
             match self.try_append(ops, within_budget) {
                 Err(Error::NoSpace) => {
-                    if !self.clean_step(None)? {
-                        if !within_budget {
-                            return Err(Error::NoSpace);
-                        }
+                    if !lock(&self.writer).freeing.is_empty() {
+                        self.sync()?;
+                    } else if self.clean_step(None)? {
+                        boundary_commits = 0;
+                    } else if boundary_commits < BOUNDARY_COMMITS_MAX {
+                        // Nothing old enough to clean: commit, so the boundary moves on.
+                        self.sync()?;
+                        boundary_commits += 1;
+                    } else if within_budget {
                         within_budget = false;
+                    } else {
+                        return Err(Error::NoSpace);
                     }
                 }
                 other => return other,
@@ -271,12 +303,15 @@ impl<M: Medium> Engine<M> {
         self.try_append(ops, false)
     }
 
-    fn try_append(&self, ops: &[Op<'_>], within_budget: bool) -> Result<u64, Error> {
+    /// Appends `ops` under the writer mutex. Returns the batch number, and whether the head
+    /// moved to a new segment while cleaned segments wait for a commit.
+    fn try_append(&self, ops: &[Op<'_>], within_budget: bool) -> Result<(u64, bool), Error> {
         let mut guard = lock(&self.writer);
         let writer = &mut *guard;
         let sizes = ops.iter().map(|op| record_bytes(op.key().len(), op.value().len()));
         let needed = writer.head.segments_needed(sizes);
         self.ensure_capacity(writer, needed, CLEANER_RESERVE_SEGMENTS, within_budget)?;
+        let segment_before = writer.head.segment_index;
         let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
         for op in ops {
             let record_bytes = record_bytes(op.key().len(), op.value().len());
@@ -298,7 +333,8 @@ impl<M: Medium> Engine<M> {
             writer.record_bytes_total += record_bytes;
         }
         writer.batches_appended += 1;
-        Ok(writer.batches_appended)
+        let advanced = writer.head.segment_index != segment_before && !writer.freeing.is_empty();
+        Ok((writer.batches_appended, advanced))
     }
 
     /// Makes `needed` new segments (plus `reserve` left free) available to the head. Only when
@@ -372,14 +408,15 @@ impl<M: Medium> Engine<M> {
 
     /// The commit protocol (docs/design.md): under the writer mutex, `before` may append, the
     /// Commit record closes the open commit and DIRTY becomes TOWRITE; then, without the writer
-    /// mutex, the tagged runs are flushed and fenced once.
+    /// mutex, the tagged runs are flushed and fenced once; then the segments this commit freed
+    /// are zeroed and retired ([`Engine::after_commit`]).
     pub(crate) fn commit_locked(
         &self,
         commit: &mut CommitState,
         before: impl FnOnce(&mut Writer),
     ) -> Result<(), Error> {
         self.check_writable()?;
-        let appended = {
+        let (appended, head_generation) = {
             let mut guard = lock(&self.writer);
             let writer = &mut *guard;
             before(writer);
@@ -394,11 +431,36 @@ impl<M: Medium> Engine<M> {
                 self.commits_total.fetch_add(1, Ordering::Relaxed);
             }
             self.dirty.tag();
-            writer.batches_appended
+            (writer.batches_appended, writer.head.generation)
         };
         self.writeback_commit(commit.last_commit_end)?;
+        self.after_commit(commit.last_commit_seq, head_generation);
         self.durable_batches.fetch_max(appended, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// After a commit's fence (commit mutex held, so before the next commit tags): heads zeroed
+    /// after the previous commit are durable now; every segment whose Free record this commit
+    /// made durable gets its head zeroed (durable with the next commit) and is retired; and the
+    /// cleaning boundary moves to the head's generation at this commit.
+    fn after_commit(&self, committed_seq: u64, head_generation: u64) {
+        let mut guard = lock(&self.writer);
+        let writer = &mut *guard;
+        writer.space.zeroing_durable();
+        let mut still_freeing = Vec::new();
+        for (index, free_seq) in std::mem::take(&mut writer.freeing) {
+            if free_seq > committed_seq {
+                still_freeing.push((index, free_seq));
+                continue;
+            }
+            let start = segment_start(index);
+            access::zero_segment_head(&self.medium, start, PAIR_RECORD_BYTES);
+            self.dirty.mark(start, PAIR_RECORD_BYTES);
+            writer.space.retire(index);
+        }
+        writer.freeing = still_freeing;
+        assert!(writer.clean_boundary <= head_generation, "the head's generation only grows");
+        writer.clean_boundary = head_generation;
     }
 
     /// The writeback of a commit whose Commit record ends at `commit_end`.
@@ -490,6 +552,11 @@ impl<M: Medium> Engine<M> {
             deletes_total: writer.deletes_total,
             record_bytes_total: writer.record_bytes_total,
         }
+    }
+
+    /// Batches appended since open.
+    pub(crate) fn batches_appended(&self) -> u64 {
+        lock(&self.writer).batches_appended
     }
 
     /// Whether an earlier flush failed.

@@ -33,7 +33,8 @@ pub struct Stats {
     pub segments_punched: u64,
     /// Cleaned segments waiting for zero-copy values that still hold their bytes.
     pub segments_retired: u64,
-    /// Segments being cleaned right now (0 or 1).
+    /// Segments being cleaned: the one being copied now, and cleaned ones whose Free record
+    /// waits for its commit.
     pub segments_cleaning: u64,
     /// Cleaning steps that found a segment to clean.
     pub cleaning_steps_total: u64,

@@ -1,6 +1,12 @@
 //! The background cleaner thread: wakes every [`POLL`], and while the space in use exceeds the
 //! target runs cleaning steps (one segment each, bounded work) until it does not. Readers never
 //! wait for it; writers interleave with it between chunks of a step.
+//!
+//! It commits only when no batch was appended since its last wake-up. While writers are busy,
+//! their own commits (or, with nothing synced, the commit a writer runs when it finds no free
+//! segment) free what it cleaned: a commit writes back every page the writers dirtied, and on
+//! a page-cache file each page it cleans costs a TLB shootdown on every other CPU running this
+//! process, which is dearer from a second running thread than from the writer itself.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -49,6 +55,7 @@ impl Cleaner {
 
 fn run<M: Medium>(engine: &Engine<M>, shared: &Shared) {
     let mut stop = lock(&shared.stop);
+    let mut batches_seen = engine.batches_appended();
     // Bounded by the stop request: the loop ends when `stop` is set.
     while !*stop {
         stop = shared.wake.wait_timeout(stop, POLL).map(|(guard, _)| guard).unwrap_or_else(|p| p.into_inner().0);
@@ -56,15 +63,11 @@ fn run<M: Medium>(engine: &Engine<M>, shared: &Shared) {
             break;
         }
         drop(stop);
-        for _ in 0..STEPS_PER_WAKE_MAX {
-            if engine.is_poisoned() || !engine.needs_cleaning() {
-                break;
-            }
-            // Errors (a full disk, a failed flush) reach the writers through their own calls.
-            if !matches!(engine.clean_step(None), Ok(true)) {
-                break;
-            }
-        }
+        let batches = engine.batches_appended();
+        let writers_idle = batches == batches_seen;
+        batches_seen = batches;
+        // Errors (a full disk, a failed flush) reach the writers through their own calls.
+        let _ = engine.clean_to_target(STEPS_PER_WAKE_MAX, || writers_idle);
         stop = lock(&shared.stop);
     }
 }

@@ -115,18 +115,12 @@ impl<M: Medium> Db<M> {
     /// Runs cleaning steps while the space in use exceeds
     /// [`Options::max_space_amplification`] — what the background cleaner does when it wakes.
     /// For applications that turn the background thread off and drive cleaning themselves.
-    /// Returns the number of segments freed.
+    /// It commits (everything written before it becomes durable), since a cleaned segment is
+    /// freed by the commit that makes its Free record durable. Returns the segments cleaned.
     pub fn clean(&self) -> Result<u64, Error> {
-        let mut freed = 0;
-        // Bounded: each step frees a segment or stops the loop, and the log is finite.
+        // Bounded: one step per segment of the log, plus the commits that move the boundary.
         let live = crate::engine::lock(&self.engine.writer).space.live_count();
-        for _ in 0..live {
-            if !self.engine.needs_cleaning() || !self.engine.clean_step(None)? {
-                break;
-            }
-            freed += 1;
-        }
-        Ok(freed)
+        self.engine.clean_to_target(live as usize + 2, || true)
     }
 
     /// Live and dead bytes of every segment holding the log, in log order.
@@ -158,7 +152,8 @@ impl<M: Medium> Db<M> {
             segments_free: writes.space.segments_free,
             segments_punched: writes.space.segments_punched,
             segments_retired: writes.space.segments_retired,
-            segments_cleaning: u64::from(engine.cleaning.cleaning_now.load(Ordering::Relaxed)),
+            segments_cleaning: u64::from(engine.cleaning.cleaning_now.load(Ordering::Relaxed))
+                + writes.space.segments_freeing,
             cleaning_steps_total: engine.cleaning.steps_total.load(Ordering::Relaxed),
             cleaning_segments_freed_total: engine.cleaning.segments_freed_total.load(Ordering::Relaxed),
             segments_reused_total: writes.space.segments_reused_total,

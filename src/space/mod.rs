@@ -3,9 +3,14 @@
 //!
 //! Every mapped segment is in one state:
 //! - `Live`: holds records of the log (has a valid SegmentHead of its `generation`);
-//! - `Retired`: given back by the cleaner (its Free record is durable, its head is zeroed) but
-//!   maybe still read: waiting for its zero-copy pins to drop (see [`readers`]);
+//! - `Freeing`: cleaned (its live records were copied, its Free record appended) but the commit
+//!   holding that Free record is not durable yet, so recovery may still need it;
+//! - `Retired`: given back (its Free record is durable, its head is zeroed) but maybe still
+//!   read: waiting for its zero-copy pins to drop (see [`readers`]);
 //! - `Free`: reusable; `punched` when its blocks were handed back to the filesystem.
+//!
+//! A retired segment's zeroed head becomes durable with the next commit; until then it is on
+//! the `zeroing` list and is not punched (a lost punch must bring back a zeroed head).
 //!
 //! Accounting (kept exact across recovery, which rebuilds it by the same rules): a Put record is
 //! live while the index points at it; a Delete record (tombstone) is live until its segment is
@@ -33,6 +38,7 @@ const EPOCH_SHIFT: u32 = 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
     Live,
+    Freeing,
     Retired,
     Free { punched: bool },
 }
@@ -75,6 +81,7 @@ pub(crate) struct SpaceCounters {
     pub(crate) segments_live: u64,
     pub(crate) segments_free: u64,
     pub(crate) segments_retired: u64,
+    pub(crate) segments_freeing: u64,
     pub(crate) segments_punched: u64,
     pub(crate) segments_reused_total: u64,
 }
@@ -86,6 +93,8 @@ pub(crate) struct Space {
     /// Free segments, lowest index reused first (deterministic).
     free: BTreeSet<u64>,
     retired: Vec<u64>,
+    /// Retired or free segments whose zeroed head is not durable yet (until the next commit).
+    zeroing: Vec<u64>,
     epoch: u64,
     counter: u64,
     live_bytes: u64,
@@ -100,6 +109,7 @@ impl Space {
             segments: vec![Segment::FREE; segment_count as usize],
             free: (0..segment_count).collect(),
             retired: Vec::new(),
+            zeroing: Vec::new(),
             epoch: u64::from(open_epoch),
             counter: 1,
             live_bytes: 0,
@@ -123,6 +133,7 @@ impl Space {
         assert!(was_free && matches!(segment.state, State::Free { punched: false }), "segment {index} not free");
         self.reused_total += u64::from(segment.recycled);
         *segment = Segment { state: State::Live, generation, ..Segment::FREE };
+        self.zeroing.retain(|&zeroing| zeroing != index);
     }
 
     /// Takes the lowest free segment (prepared by [`Space::prepare`]) and makes it live.
@@ -156,14 +167,29 @@ impl Space {
         self.dead_bytes += bytes;
     }
 
-    /// The segment `index` was given back (its Free record is durable): nothing in it counts.
-    pub(crate) fn retire(&mut self, index: u64) {
+    /// Segment `index` was cleaned and its Free record appended: nothing in it counts any more,
+    /// and it is not selected again, but it holds its place until that record is durable.
+    pub(crate) fn freeing(&mut self, index: u64) {
         let segment = &mut self.segments[index as usize];
         assert_eq!(segment.state, State::Live);
         self.live_bytes -= segment.live_bytes;
         self.dead_bytes -= segment.dead_bytes;
-        *segment = Segment { state: State::Retired, recycled: true, ..Segment::FREE };
+        *segment = Segment { state: State::Freeing, generation: segment.generation, recycled: true, ..Segment::FREE };
+    }
+
+    /// The Free record of segment `index` (freeing) is durable and its head was just zeroed:
+    /// it is retired, and on the `zeroing` list until the next commit.
+    pub(crate) fn retire(&mut self, index: u64) {
+        let segment = &mut self.segments[index as usize];
+        assert_eq!(segment.state, State::Freeing);
+        segment.state = State::Retired;
         self.retired.push(index);
+        self.zeroing.push(index);
+    }
+
+    /// A commit's writeback ended: the heads zeroed before it began are durable.
+    pub(crate) fn zeroing_durable(&mut self) {
+        self.zeroing.clear();
     }
 
     /// Retired segments that nothing pins any more become free. Returns how many.
@@ -211,9 +237,11 @@ impl Space {
     }
 
     /// Free, unpunched segments beyond the first `keep`, highest first: what punching hands back.
+    /// Segments whose zeroed head is not durable yet are never punched.
     pub(crate) fn punchable(&self, keep: u64) -> Vec<u64> {
-        let unpunched =
-            self.free.iter().filter(|&&index| self.segments[index as usize].state == State::Free { punched: false });
+        let unpunched = self.free.iter().filter(|&&index| {
+            self.segments[index as usize].state == State::Free { punched: false } && !self.zeroing.contains(&index)
+        });
         let mut surplus: Vec<u64> = unpunched.copied().skip(keep as usize).collect();
         surplus.reverse();
         surplus
@@ -226,9 +254,12 @@ impl Space {
         segment.state = State::Free { punched: true };
     }
 
-    /// Live segments older than `generation` exist (a tombstone there may still hide a put).
+    /// Live (or freeing) segments older than `generation` exist (a tombstone there may still
+    /// hide a put).
     pub(crate) fn live_older_than(&self, generation: u64) -> bool {
-        self.segments.iter().any(|segment| segment.state == State::Live && segment.generation < generation)
+        self.segments
+            .iter()
+            .any(|segment| matches!(segment.state, State::Live | State::Freeing) && segment.generation < generation)
     }
 
     /// Usage of every live segment, in log order.
@@ -258,6 +289,7 @@ impl Space {
             segments_live: count(|state| *state == State::Live),
             segments_free: self.free.len() as u64,
             segments_retired: self.retired.len() as u64,
+            segments_freeing: count(|state| *state == State::Freeing),
             segments_punched: count(|state| *state == State::Free { punched: true }),
             segments_reused_total: self.reused_total,
         }
@@ -292,11 +324,17 @@ mod tests {
         space.written(200, 48, false);
         space.died(100, 64);
         assert_eq!((space.live_bytes, space.dead_bytes), (0, 112));
-        space.retire(0);
+        space.freeing(0);
         assert_eq!((space.live_bytes, space.dead_bytes), (0, 0));
+        assert_eq!(space.usage().len(), 0, "a freeing segment is not selected again");
+        space.retire(0);
+        assert_eq!(space.punchable(0), vec![2, 1], "free segments other than the freshly zeroed one");
         assert_eq!(space.release_retired(|_| true), 0);
         assert_eq!(space.release_retired(|_| false), 1);
         assert_eq!(space.free_count(), 3);
+        assert_eq!(space.punchable(0), vec![2, 1], "its zeroed head is not durable yet");
+        space.zeroing_durable();
+        assert_eq!(space.punchable(0), vec![2, 1, 0]);
     }
 
     #[test]

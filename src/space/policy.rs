@@ -33,6 +33,17 @@ pub(crate) fn over_budget(space: &Space, file_bytes: u64, max_space_amplificatio
     counters.dead_bytes > counters.live_bytes / 16 && (file_bytes + SEGMENT_BYTES) as f64 > budget
 }
 
+/// Free segments worth keeping unpunched: those the space budget leaves beside the segments in
+/// use (writers would take them again soon, and refilling a punched segment costs an
+/// allocation and a population), and never fewer than `minimum`.
+pub(crate) fn free_segments_kept(space: &Space, max_space_amplification: f64, minimum: u64) -> u64 {
+    let counters = space.counters();
+    let budget_bytes = (max_space_amplification + BUDGET_SLACK) * counters.live_bytes as f64;
+    let budget_segments = (budget_bytes / SEGMENT_BYTES as f64).ceil() as u64 + BUDGET_SEGMENTS;
+    let in_use = counters.segments_live + counters.segments_freeing + counters.segments_retired;
+    budget_segments.saturating_sub(in_use).max(minimum)
+}
+
 /// Whether the space in use exceeds the target amplification.
 pub(crate) fn over_target(space: &Space, max_space_amplification: f64) -> bool {
     let counters = space.counters();
