@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use crate::engine::{lock, Engine, Writer, CLEANER_RESERVE_SEGMENTS};
 use crate::error::Error;
 use crate::index::Location;
-use crate::layout::{SEGMENT_BYTES, SEGMENT_RESERVED_BYTES};
+use crate::layout::{SEGMENT_BYTES, SEGMENT_USABLE_BYTES};
 use crate::log::record::{record_bytes, Kind, PAIR_RECORD_BYTES};
 use crate::log::{access, segment_start, LogSpace};
 use crate::media::Medium;
@@ -73,8 +73,7 @@ impl<M: Medium> Engine<M> {
                 // Cleaned segments come back only with the next commit: while some wait, take
                 // no victim whose copies would need more than the free segments (growing the
                 // file to clean it).
-                let usable = SEGMENT_BYTES - SEGMENT_RESERVED_BYTES;
-                let needed = victim.live_bytes.div_ceil(usable) + 1;
+                let needed = victim.live_bytes.div_ceil(SEGMENT_USABLE_BYTES) + 1;
                 writer.freeing.is_empty() || writer.space.free_count() >= needed
             })
         };

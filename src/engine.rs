@@ -261,11 +261,7 @@ impl<M: Medium> Engine<M> {
         }
     }
 
-    /// Appends `ops`. A writer that finds no free segment, where growing the file would take it
-    /// past the space budget (or the disk is full), makes space itself: it commits when cleaned
-    /// segments wait for their Free records to be durable, or runs a cleaning step. That is the
-    /// only time a writer waits for cleaning. It grows past the budget only when nothing is
-    /// worth cleaning, and returns `NoSpace` only when the file cannot grow.
+    /// Appends `ops`, then commits if the head filled a segment while cleaned segments wait.
     fn append(&self, ops: &[Op<'_>]) -> Result<u64, Error> {
         let (batch, advanced) = self.append_making_space(ops)?;
         if advanced && self.options.durability == Durability::Deferred {
@@ -277,6 +273,11 @@ impl<M: Medium> Engine<M> {
         Ok(batch)
     }
 
+    /// Appends `ops`. A writer that finds no free segment, where growing the file would take it
+    /// past the space budget (or the disk is full), makes space itself: it commits when cleaned
+    /// segments wait for their Free records to be durable, or runs a cleaning step. That is the
+    /// only time a writer waits for cleaning. It grows past the budget only when nothing is
+    /// worth cleaning, and returns `NoSpace` only when the file cannot grow.
     fn append_making_space(&self, ops: &[Op<'_>]) -> Result<(u64, bool), Error> {
         let mut within_budget = self.options.background_cleaning;
         let mut boundary_commits = 0;

@@ -18,6 +18,8 @@ pub(crate) const RECORD_HEADER_BYTES: usize = 32;
 pub(crate) const RECORD_ALIGN: u64 = 8;
 /// Space every segment keeps for its head record, its seal record and the superblock (segment 0).
 pub(crate) const SEGMENT_RESERVED_BYTES: u64 = SUPERBLOCK_AREA_BYTES + 2 * 48;
+/// Bytes of a segment that records other than its head and seal can use.
+pub(crate) const SEGMENT_USABLE_BYTES: u64 = SEGMENT_BYTES - SEGMENT_RESERVED_BYTES;
 
 /// Rounds `value` up to a multiple of `align` (a power of two).
 pub(crate) const fn align_up(value: u64, align: u64) -> u64 {

@@ -1,7 +1,7 @@
 //! Open-time configuration.
 
 use crate::error::Error;
-use crate::layout::{RECORD_HEADER_BYTES, SEGMENT_BYTES, SEGMENT_RESERVED_BYTES};
+use crate::layout::{RECORD_HEADER_BYTES, SEGMENT_BYTES, SEGMENT_USABLE_BYTES};
 
 /// When a write is durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -160,7 +160,7 @@ impl Options {
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        let payload_max = SEGMENT_BYTES - SEGMENT_RESERVED_BYTES - RECORD_HEADER_BYTES as u64;
+        let payload_max = SEGMENT_USABLE_BYTES - RECORD_HEADER_BYTES as u64;
         if self.max_key_bytes == 0 {
             return Err(Error::InvalidOptions("max_key_bytes must be at least 1".into()));
         }

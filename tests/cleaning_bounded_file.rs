@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{temp_store, Rng};
+use common::{temp_store, versioned_value, Rng};
 use daxkv::{Db, Durability, Options};
 
 const KEYS: u64 = 8000;
@@ -11,8 +11,7 @@ const VALUE_BYTES: usize = 4000;
 const UPDATE_MULTIPLE: u64 = 11;
 
 fn value(key: u64, version: u64) -> Vec<u8> {
-    let seed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ version;
-    (0..VALUE_BYTES).map(|i| (seed >> (i % 8 * 8)) as u8 ^ i as u8).collect()
+    versioned_value(key, version, VALUE_BYTES)
 }
 
 fn file_bytes(path: &std::path::Path) -> u64 {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{temp_store, Rng};
+use common::{temp_store, versioned_value, Rng};
 use daxkv::{Db, Durability, Options};
 
 const KEYS: u64 = 4000;
@@ -17,8 +17,7 @@ const UPDATE_MULTIPLE: u64 = 10;
 const FILE_OVER_LIVE_MAX: f64 = 1.7;
 
 fn value(key: u64, version: u64) -> Vec<u8> {
-    let seed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ version;
-    (0..VALUE_BYTES).map(|i| (seed >> (i % 8 * 8)) as u8 ^ i as u8).collect()
+    versioned_value(key, version, VALUE_BYTES)
 }
 
 fn check_all(db: &Db, versions: &[u64]) {

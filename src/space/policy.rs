@@ -11,7 +11,7 @@
 //! max_space_amplification · live_bytes` (and the log holds more than [`SEGMENTS_MIN`] segments).
 
 use super::{SegmentUsage, Space};
-use crate::layout::{SEGMENT_BYTES, SEGMENT_RESERVED_BYTES};
+use crate::layout::{SEGMENT_BYTES, SEGMENT_USABLE_BYTES};
 
 /// Utilization above which a segment is not worth cleaning.
 pub(crate) const UTILIZATION_MAX: f64 = 0.95;
@@ -56,7 +56,7 @@ pub(crate) fn over_target(space: &Space, max_space_amplification: f64) -> bool {
 pub(crate) fn select(space: &Space, boundary_generation: u64) -> Option<SegmentUsage> {
     let usage = space.usage();
     let newest = usage.len();
-    let usable = (SEGMENT_BYTES - SEGMENT_RESERVED_BYTES) as f64;
+    let usable = SEGMENT_USABLE_BYTES as f64;
     usage
         .iter()
         .enumerate()

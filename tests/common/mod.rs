@@ -45,3 +45,10 @@ pub fn flip_byte(path: &Path, offset: u64) {
     byte[0] ^= 0x5A;
     file.write_all_at(&byte, offset).expect("write byte");
 }
+
+/// A value of `len` bytes that differs for every (key, version): a read that returns another
+/// key's or another version's value is caught.
+pub fn versioned_value(key: u64, version: u64, len: usize) -> Vec<u8> {
+    let seed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ version;
+    (0..len).map(|i| (seed >> (i % 8 * 8)) as u8 ^ i as u8).collect()
+}
