@@ -15,9 +15,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use daxkv::dirty::DirtyIndex;
-use daxkv::media::floor::MsyncFloor;
+#[path = "common/floor.rs"]
+#[allow(dead_code, reason = "the bench uses one of the two floors")]
+mod floor;
 use daxkv::media::Granularity;
 use daxkv::{Db, Durability, FlushModel, Options};
+use floor::MsyncFloor;
 
 fn key(i: u64) -> [u8; 16] {
     let mut key = [0u8; 16];

@@ -8,8 +8,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use daxkv::media::floor::{FdatasyncFloor, MsyncFloor};
+#[path = "../benches/common/floor.rs"]
+mod floor;
 use daxkv::{Db, MsyncShape, Options};
+use floor::{FdatasyncFloor, MsyncFloor};
 
 fn write_bytes() -> u64 {
     let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();

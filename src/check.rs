@@ -9,8 +9,9 @@ use std::path::Path;
 use crate::db::Db;
 use crate::error::Error;
 use crate::layout::SEGMENT_BYTES;
+use crate::media::FlushModel;
 use crate::media::MemoryMedium;
-use crate::options::{FlushModel, Options};
+use crate::options::Options;
 use crate::stats::Stats;
 
 /// What [`check_file`] found on an intact (or torn-tail) store.

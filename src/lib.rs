@@ -15,15 +15,16 @@
 //! # Ok::<(), daxkv::Error>(())
 //! ```
 //!
-//! Layers: [`Db`] (API) → `engine` (write path, group commit) → `log` (records, superblock),
-//! `recovery`, `index` (ordered key index), [`dirty`] (the dirty-range radix index) →
-//! [`media`] (mapping and flushing; the only home of `unsafe`). See docs/design.md.
+//! Layers, top to bottom (each uses only those below it; docs/design.md, "Layers"): [`Db`]
+//! (API) → `engine` (write, commit, clean, open, read, report; the [`ProtocolHooks`] seam) →
+//! `recovery`, `space` → `log` (records, superblock, the head) → `index`, [`dirty`] →
+//! [`media`] (mapping and flushing). The crash simulator ([`sim`], feature `sim`) sits beside
+//! the stack and uses it from outside: the engine knows nothing of it.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod batch;
 pub mod check;
-mod cleaner;
 mod db;
 pub mod dirty;
 mod engine;
@@ -38,12 +39,15 @@ mod recovery;
 pub mod sim;
 mod space;
 mod stats;
+mod sync;
 
 pub use batch::WriteBatch;
 pub use bytes::Bytes;
 pub use db::{Db, Iter};
+pub use engine::hooks::{HookIo, NoHooks, ProtocolHooks};
 pub use error::Error;
-pub use options::{Durability, FlushModel, MsyncShape, Options};
+pub use media::{FlushModel, MsyncShape};
+pub use options::{Durability, Options};
 pub use recovery::RecoveryReport;
 pub use space::SegmentUsage;
 pub use stats::Stats;

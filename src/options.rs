@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use crate::layout::{RECORD_HEADER_BYTES, SEGMENT_BYTES, SEGMENT_USABLE_BYTES};
+use crate::media::{FileConfig, FlushModel, MsyncShape};
 
 /// When a write is durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -12,29 +13,6 @@ pub enum Durability {
     Immediate,
     /// Writes are visible at once and durable at the next [`Db::sync`](crate::Db::sync) (or close).
     Deferred,
-}
-
-/// How a commit makes its tagged ranges durable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlushModel {
-    /// `msync(MS_SYNC)` of the tagged pages: the page-cache (non-DAX) path.
-    Msync,
-    /// CLWB (else CLFLUSHOPT, else CLFLUSH) per written cache line, then one SFENCE: the DAX path,
-    /// durable only when the mapping was made with `MAP_SYNC`.
-    CacheLine,
-    /// No flushing at all: nothing is durable before the OS writes pages back by itself.
-    /// For benchmarks of everything but durability.
-    None,
-}
-
-/// How the `Msync` flusher issues its system calls for one commit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum MsyncShape {
-    /// One `msync` over the hull of all tagged runs (clean pages between runs cost nothing).
-    #[default]
-    Hull,
-    /// `sync_file_range(WRITE)` per tagged run, then one `fdatasync`.
-    RangesThenFdatasync,
 }
 
 /// Options for [`Db::open`](crate::Db::open). Builder style: `Options::default().durability(..)`.
@@ -51,8 +29,6 @@ pub struct Options {
     pub(crate) prepare_page_cache: bool,
     pub(crate) max_space_amplification: f64,
     pub(crate) background_cleaning: bool,
-    #[cfg(feature = "planted-bugs")]
-    pub(crate) planted_bug: Option<crate::sim::PlantedBug>,
 }
 
 impl Default for Options {
@@ -69,8 +45,6 @@ impl Default for Options {
             prepare_page_cache: true,
             max_space_amplification: 1.3,
             background_cleaning: true,
-            #[cfg(feature = "planted-bugs")]
-            planted_bug: None,
         }
     }
 }
@@ -152,11 +126,16 @@ impl Options {
         self
     }
 
-    /// Plants a deliberate commit-protocol bug (to prove the crash checker finds it).
-    #[cfg(feature = "planted-bugs")]
-    pub fn planted_bug(mut self, bug: Option<crate::sim::PlantedBug>) -> Self {
-        self.planted_bug = bug;
-        self
+    /// What the medium needs of these options.
+    pub(crate) fn file_config(&self) -> FileConfig {
+        let config = FileConfig::new(self.max_file_bytes)
+            .msync_shape(self.msync_shape)
+            .try_map_sync(self.try_map_sync)
+            .prepare_page_cache(self.prepare_page_cache);
+        match self.flush {
+            Some(model) => config.flush(model),
+            None => config,
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {

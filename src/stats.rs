@@ -1,8 +1,8 @@
 //! A snapshot of what the store did.
 
 use crate::dirty::DirtyCounters;
+use crate::media::FlushModel;
 use crate::media::LineFlushInstruction;
-use crate::options::FlushModel;
 use crate::recovery::RecoveryReport;
 
 /// Returned by [`Db::stats`](crate::Db::stats). Counters named `*_total` are monotonic since open.

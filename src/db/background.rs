@@ -8,11 +8,12 @@
 //! a page-cache file each page it cleans costs a TLB shootdown on every other CPU running this
 //! process, which is dearer from a second running thread than from the writer itself.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::engine::{lock, Engine};
+use crate::engine::hooks::ProtocolHooks;
+use crate::engine::Engine;
 use crate::media::Medium;
 
 /// How often the thread looks at the space.
@@ -33,7 +34,7 @@ struct Shared {
 }
 
 impl Cleaner {
-    pub(crate) fn start<M: Medium>(engine: Arc<Engine<M>>) -> Cleaner {
+    pub(crate) fn start<M: Medium, H: ProtocolHooks>(engine: Arc<Engine<M, H>>) -> Cleaner {
         let shared = Arc::new(Shared::default());
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -47,13 +48,18 @@ impl Cleaner {
     pub(crate) fn stop(self) {
         *lock(&self.shared.stop) = true;
         self.shared.wake.notify_all();
-        // A panic in the cleaner is a broken invariant; it already printed. The store's state
-        // is guarded by the engine's own mutexes, which recover from poisoning.
+        // A panic in the cleaner is a broken invariant; it already printed, and the lock it held
+        // poisons the handle for every later write.
         let _ = self.thread.join();
     }
 }
 
-fn run<M: Medium>(engine: &Engine<M>, shared: &Shared) {
+/// The stop flag's lock. It guards one `bool` that no panic can leave half-written.
+fn lock(mutex: &Mutex<bool>) -> MutexGuard<'_, bool> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+fn run<M: Medium, H: ProtocolHooks>(engine: &Engine<M, H>, shared: &Shared) {
     let mut stop = lock(&shared.stop);
     let mut batches_seen = engine.batches_appended();
     // Bounded by the stop request: the loop ends when `stop` is set.

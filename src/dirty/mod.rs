@@ -32,7 +32,7 @@ mod slot;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use crossbeam_epoch as epoch;
+use crate::sync::epoch;
 
 use crate::layout::{LINE_BYTES, PAGES_PER_PMD, PAGE_BYTES, PMD_BYTES};
 use crate::media::{Granularity, Run};
@@ -153,19 +153,12 @@ impl DirtyIndex {
             let table = self.table((region / SLOTS_PER_TABLE as u64) as usize);
             let index = (region % SLOTS_PER_TABLE as u64) as usize;
             let slot = &table.slots[index];
-            // A retirement race makes us mark again on the node that replaced ours; the writeback
-            // thread retires a node at most once per writeback, so this settles at once.
-            loop {
-                let (node, created) = slot.get_or_create(&guard);
-                if created {
-                    table.present[index / 64].fetch_or(1 << (index % 64), Ordering::SeqCst);
-                }
-                let outcome = node.mark(position - region_start, region_end - region_start);
-                self.count_mark(outcome);
-                if slot.holds(node, &guard) {
-                    break;
-                }
-            }
+            let installed = || {
+                table.present[index / 64].fetch_or(1 << (index % 64), Ordering::SeqCst);
+            };
+            slot.mark(&guard, installed, |node| {
+                self.count_mark(node.mark(position - region_start, region_end - region_start));
+            });
             position = region_end;
         }
     }

@@ -6,20 +6,64 @@
 //! thread's alone (writebacks are serialised by the engine's commit lock). Reclamation goes
 //! through crossbeam-epoch: a retired node is destroyed only once no pinned marker can see it.
 
-use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 use std::sync::atomic::Ordering;
 
 use super::node::PmdNode;
+use crate::sync::epoch::{Atomic, Guard, Owned, Shared};
+use crate::sync::seq_cst_point;
+
+/// Attempts of one mark against concurrent retirements. Writebacks (the only retirers) are
+/// serialised and retire a node at most once each, so a mark settles at the first or second try.
+const MARK_ATTEMPTS_MAX: usize = 1 << 20;
+
+/// What a slot needs of the node it holds (a [`PmdNode`]; the model-checking tests use a
+/// one-word node).
+pub(super) trait SlotNode: Default + std::fmt::Debug {
+    /// Whether the node holds no tag of any kind.
+    fn is_clean(&self) -> bool;
+    /// Folds the DIRTY state of an unlinked node into this one.
+    fn absorb(&self, other: &Self);
+}
+
+impl SlotNode for PmdNode {
+    fn is_clean(&self) -> bool {
+        PmdNode::is_clean(self)
+    }
+
+    fn absorb(&self, other: &PmdNode) {
+        PmdNode::absorb(self, other);
+    }
+}
 
 /// See the module docs.
 #[derive(Debug, Default)]
-pub(super) struct Slot {
-    node: Atomic<PmdNode>,
+pub(super) struct Slot<N: SlotNode = PmdNode> {
+    node: Atomic<N>,
 }
 
-impl Slot {
+impl<N: SlotNode> Slot<N> {
+    /// Runs `mark` on the installed node (installing a fresh one when the slot is empty) until
+    /// the node it marked is still installed afterwards: a marker that lost a race with
+    /// retirement marks again on the node that replaced its own. `installed` runs each time this
+    /// call installs a node. Any thread, no lock.
+    pub(super) fn mark(&self, guard: &Guard, mut installed: impl FnMut(), mut mark: impl FnMut(&N)) {
+        for _ in 0..MARK_ATTEMPTS_MAX {
+            let (node, created) = self.get_or_create(guard);
+            if created {
+                installed();
+            }
+            mark(node);
+            // Mark, then look at the slot: paired with `retire_if_clean`'s unlink, then look.
+            seq_cst_point();
+            if self.holds(node, guard) {
+                return;
+            }
+        }
+        panic!("dirty index: {MARK_ATTEMPTS_MAX} retirements raced one mark");
+    }
+
     /// The installed node, if any.
-    pub(super) fn get<'g>(&self, guard: &'g Guard) -> Option<&'g PmdNode> {
+    pub(super) fn get<'g>(&self, guard: &'g Guard) -> Option<&'g N> {
         let shared = self.node.load(Ordering::SeqCst, guard);
         // SAFETY: nodes are only freed through `defer_destroy` after being unlinked, and `guard`
         // pins the epoch, so a node loaded under it stays allocated for the guard's lifetime.
@@ -27,11 +71,11 @@ impl Slot {
     }
 
     /// The installed node, installing a fresh one when the slot is empty. `true` when created.
-    pub(super) fn get_or_create<'g>(&self, guard: &'g Guard) -> (&'g PmdNode, bool) {
+    fn get_or_create<'g>(&self, guard: &'g Guard) -> (&'g N, bool) {
         if let Some(node) = self.get(guard) {
             return (node, false);
         }
-        let fresh = Owned::new(PmdNode::default());
+        let fresh = Owned::new(N::default());
         match self.node.compare_exchange(Shared::null(), fresh, Ordering::SeqCst, Ordering::SeqCst, guard) {
             // SAFETY: just installed, non-null, protected by `guard` as above.
             Ok(installed) => (unsafe { installed.deref() }, true),
@@ -41,7 +85,7 @@ impl Slot {
     }
 
     /// Whether `node` is still the installed node (a marker's check after marking).
-    pub(super) fn holds(&self, node: &PmdNode, guard: &Guard) -> bool {
+    fn holds(&self, node: &N, guard: &Guard) -> bool {
         std::ptr::eq(self.node.load(Ordering::SeqCst, guard).as_raw(), node)
     }
 
@@ -57,6 +101,8 @@ impl Slot {
         if self.node.compare_exchange(current, Shared::null(), Ordering::SeqCst, Ordering::SeqCst, guard).is_err() {
             return false;
         }
+        // Unlink, then look at the node: paired with `mark`'s mark, then look.
+        seq_cst_point();
         if node.is_clean() {
             // SAFETY: unlinked just above; markers that still hold it are pinned, and epoch
             // reclamation waits for them. The writeback thread is the only unlinker.
@@ -78,3 +124,6 @@ impl Slot {
         }
     }
 }
+
+#[cfg(all(test, daxkv_loom))]
+mod loom_tests;

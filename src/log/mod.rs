@@ -8,6 +8,7 @@
 //! docs/design.md.
 
 pub(crate) mod access;
+pub(crate) mod cursor;
 pub(crate) mod record;
 pub(crate) mod superblock;
 

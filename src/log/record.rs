@@ -8,7 +8,40 @@
 //! names the commit the record belongs to; `generation` is the generation of the segment it lives
 //! in, so a record left over from an earlier use of the space never validates.
 
+use std::ops::Range;
+
 use crate::layout::{align_up, RECORD_ALIGN, RECORD_HEADER_BYTES};
+
+/// Where each header field lies (docs/format.md, "Records"; the test `format_doc_agrees`
+/// checks the diagram there against these).
+pub(crate) mod field {
+    use super::Range;
+
+    /// CRC-32 over bytes 4..32, the key and the value.
+    pub(crate) const CRC: Range<usize> = 0..4;
+    /// The record's [`Kind`](super::Kind).
+    pub(crate) const KIND: usize = 4;
+    /// Flags: must be 0.
+    pub(crate) const FLAGS: usize = 5;
+    /// Reserved: must be 0.
+    pub(crate) const RESERVED: Range<usize> = 6..8;
+    /// Key length (u32).
+    pub(crate) const KEY_LEN: Range<usize> = 8..12;
+    /// Value length (u32).
+    pub(crate) const VALUE_LEN: Range<usize> = 12..16;
+    /// The commit the record belongs to (u64).
+    pub(crate) const COMMIT_SEQ: Range<usize> = 16..24;
+    /// The generation of the segment the record lives in (u64).
+    pub(crate) const GENERATION: Range<usize> = 24..32;
+}
+
+// The fields tile the header exactly, in order.
+const _: () = assert!(field::CRC.start == 0 && field::CRC.end == field::KIND);
+const _: () = assert!(field::KIND + 1 == field::FLAGS && field::FLAGS + 1 == field::RESERVED.start);
+const _: () = assert!(field::RESERVED.end == field::KEY_LEN.start && field::KEY_LEN.end == field::VALUE_LEN.start);
+const _: () = assert!(field::VALUE_LEN.end == field::COMMIT_SEQ.start);
+const _: () = assert!(field::COMMIT_SEQ.end == field::GENERATION.start);
+const _: () = assert!(field::GENERATION.end == RECORD_HEADER_BYTES);
 
 /// What a record is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,28 +104,28 @@ impl Header {
     pub(crate) fn encode(&self, key: &[u8], value: &[u8]) -> [u8; RECORD_HEADER_BYTES] {
         debug_assert!(key.len() == self.key_len as usize && value.len() == self.value_len as usize);
         let mut bytes = [0u8; RECORD_HEADER_BYTES];
-        bytes[4] = self.kind as u8;
-        bytes[8..12].copy_from_slice(&self.key_len.to_le_bytes());
-        bytes[12..16].copy_from_slice(&self.value_len.to_le_bytes());
-        bytes[16..24].copy_from_slice(&self.commit_seq.to_le_bytes());
-        bytes[24..32].copy_from_slice(&self.generation.to_le_bytes());
+        bytes[field::KIND] = self.kind as u8;
+        bytes[field::KEY_LEN].copy_from_slice(&self.key_len.to_le_bytes());
+        bytes[field::VALUE_LEN].copy_from_slice(&self.value_len.to_le_bytes());
+        bytes[field::COMMIT_SEQ].copy_from_slice(&self.commit_seq.to_le_bytes());
+        bytes[field::GENERATION].copy_from_slice(&self.generation.to_le_bytes());
         let crc = checksum(&bytes, key, value);
-        bytes[0..4].copy_from_slice(&crc.to_le_bytes());
+        bytes[field::CRC].copy_from_slice(&crc.to_le_bytes());
         bytes
     }
 
     /// Decodes a header without verifying the checksum (the hot read path of published records).
     pub(crate) fn decode_unchecked(bytes: &[u8]) -> Option<Header> {
         let bytes: &[u8; RECORD_HEADER_BYTES] = bytes.get(..RECORD_HEADER_BYTES)?.try_into().ok()?;
-        if bytes[5] != 0 || bytes[6] != 0 || bytes[7] != 0 {
+        if bytes[field::FLAGS] != 0 || bytes[field::RESERVED].iter().any(|&byte| byte != 0) {
             return None;
         }
         let header = Header {
-            kind: Kind::from_byte(bytes[4])?,
-            key_len: u32::from_le_bytes(bytes[8..12].try_into().ok()?),
-            value_len: u32::from_le_bytes(bytes[12..16].try_into().ok()?),
-            commit_seq: u64::from_le_bytes(bytes[16..24].try_into().ok()?),
-            generation: u64::from_le_bytes(bytes[24..32].try_into().ok()?),
+            kind: Kind::from_byte(bytes[field::KIND])?,
+            key_len: u32::from_le_bytes(bytes[field::KEY_LEN].try_into().ok()?),
+            value_len: u32::from_le_bytes(bytes[field::VALUE_LEN].try_into().ok()?),
+            commit_seq: u64::from_le_bytes(bytes[field::COMMIT_SEQ].try_into().ok()?),
+            generation: u64::from_le_bytes(bytes[field::GENERATION].try_into().ok()?),
         };
         let pair = header.key_len == 0 && header.value_len as usize == PAIR_BYTES;
         let shape_ok = match header.kind {
@@ -134,13 +167,13 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Record<'_>> {
     }
     let (key, value) = (&bytes[RECORD_HEADER_BYTES..key_end], &bytes[key_end..value_end]);
     let header_bytes: &[u8; RECORD_HEADER_BYTES] = bytes[..RECORD_HEADER_BYTES].try_into().ok()?;
-    let stored = u32::from_le_bytes(header_bytes[0..4].try_into().ok()?);
+    let stored = u32::from_le_bytes(header_bytes[field::CRC].try_into().ok()?);
     (stored == checksum(header_bytes, key, value)).then_some(Record { header, key, value })
 }
 
 fn checksum(header: &[u8; RECORD_HEADER_BYTES], key: &[u8], value: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&header[4..]);
+    hasher.update(&header[field::CRC.end..]);
     hasher.update(key);
     hasher.update(value);
     hasher.finalize()
@@ -189,6 +222,27 @@ mod tests {
         assert!(parse(&bytes[..bytes.len() - 1]).is_none());
         assert!(parse(&[0u8; 64]).is_none());
         assert_eq!(parse(&bytes).expect("valid").pair(), (1, 2));
+    }
+
+    /// The numbers above the record diagram in docs/format.md are the field offsets here.
+    #[test]
+    fn format_doc_agrees() {
+        let doc = include_str!("../../docs/format.md");
+        let records = &doc[doc.find("## Records").expect("a Records section")..];
+        let ruler = records.lines().find(|line| line.trim_start().starts_with("0 ")).expect("an offset ruler");
+        let offsets: Vec<usize> = ruler.split_whitespace().map(|word| word.parse().expect("offsets")).collect();
+        let code = [
+            field::CRC.start,
+            field::KIND,
+            field::FLAGS,
+            field::RESERVED.start,
+            field::KEY_LEN.start,
+            field::VALUE_LEN.start,
+            field::COMMIT_SEQ.start,
+            field::GENERATION.start,
+            field::GENERATION.end,
+        ];
+        assert_eq!(offsets, code, "docs/format.md and record::field disagree");
     }
 
     #[test]

@@ -33,11 +33,11 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use super::config::{FileConfig, FlushModel, MsyncShape};
 use super::cpu::{self, LineFlushInstruction};
-use super::{FlushCounters, Granularity, Medium, MediumCounters, Region, Run};
+use super::{FlushCounters, Granularity, Medium, MediumCounters, MediumReport, Region, Run};
 use crate::error::Error;
 use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
-use crate::options::{FlushModel, MsyncShape, Options};
 
 const MADV_POPULATE_WRITE: libc::c_int = 23;
 /// Values at least this long are returned zero-copy (a `Bytes` that keeps the mapping alive).
@@ -61,16 +61,16 @@ pub struct FileMedium {
 
 impl FileMedium {
     /// Opens (creating if missing) and locks the file at `path`; maps nothing yet.
-    pub fn open(path: &Path, options: &Options) -> Result<FileMedium, Error> {
+    pub fn open(path: &Path, config: &FileConfig) -> Result<FileMedium, Error> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         if !file.metadata()?.is_file() {
             return Err(Error::Io(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")));
         }
         lock_exclusive(&file)?;
         let file_bytes_at_open = file.metadata()?.len();
-        let region = Arc::new(Region::reserve(options.max_file_bytes)?);
-        let map_sync = options.try_map_sync && probe_map_sync(&file)?;
-        let model = options.flush.unwrap_or(if map_sync { FlushModel::CacheLine } else { FlushModel::Msync });
+        let region = Arc::new(Region::reserve(config.max_file_bytes)?);
+        let map_sync = config.try_map_sync && probe_map_sync(&file)?;
+        let model = config.flush.unwrap_or(if map_sync { FlushModel::CacheLine } else { FlushModel::Msync });
         Ok(FileMedium {
             file,
             region,
@@ -79,8 +79,8 @@ impl FileMedium {
             map_sync,
             model,
             line_flush: cpu::detect(),
-            msync_shape: options.msync_shape,
-            prepare_page_cache: options.prepare_page_cache && !map_sync,
+            msync_shape: config.msync_shape,
+            prepare_page_cache: config.prepare_page_cache && !map_sync,
             grow_lock: Mutex::new(()),
             counters: FlushCounters::default(),
         })
@@ -176,6 +176,20 @@ impl FileMedium {
             }
         }
         Ok(())
+    }
+}
+
+impl MediumReport for FileMedium {
+    fn flush_model(&self) -> FlushModel {
+        self.model
+    }
+
+    fn map_sync(&self) -> bool {
+        self.map_sync
+    }
+
+    fn counters(&self) -> MediumCounters {
+        self.counters.snapshot()
     }
 }
 
@@ -306,18 +320,6 @@ impl Medium for FileMedium {
             self.counters.fences_total.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
-    }
-
-    fn flush_model(&self) -> FlushModel {
-        self.model
-    }
-
-    fn map_sync(&self) -> bool {
-        self.map_sync
-    }
-
-    fn counters(&self) -> MediumCounters {
-        self.counters.snapshot()
     }
 }
 

@@ -10,10 +10,10 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use super::config::FlushModel;
 use super::heap::HeapRegion;
-use super::{FlushCounters, Granularity, Medium, MediumCounters, Run};
+use super::{FlushCounters, Granularity, Medium, MediumCounters, MediumReport, Run};
 use crate::error::Error;
-use crate::options::FlushModel;
 
 /// One recorded medium operation or driver marker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,6 +135,20 @@ impl MemoryMedium {
     }
 }
 
+impl MediumReport for MemoryMedium {
+    fn flush_model(&self) -> FlushModel {
+        self.model
+    }
+
+    fn map_sync(&self) -> bool {
+        false
+    }
+
+    fn counters(&self) -> MediumCounters {
+        self.counters.snapshot()
+    }
+}
+
 impl Medium for MemoryMedium {
     fn file_bytes(&self) -> u64 {
         self.file_bytes
@@ -237,18 +251,6 @@ impl Medium for MemoryMedium {
             self.record(Event::Fence);
         }
         Ok(())
-    }
-
-    fn flush_model(&self) -> FlushModel {
-        self.model
-    }
-
-    fn map_sync(&self) -> bool {
-        false
-    }
-
-    fn counters(&self) -> MediumCounters {
-        self.counters.snapshot()
     }
 
     fn new_store_uuid(&self) -> Result<[u8; 16], Error> {

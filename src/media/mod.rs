@@ -8,13 +8,14 @@
 //! All `unsafe` code of the crate lives under this module (mapping, flushing) plus the
 //! epoch-managed node table of the dirty index.
 
+mod config;
 mod cpu;
 mod file;
-pub mod floor;
 mod heap;
 mod memory;
 mod region;
 
+pub use config::{FileConfig, FlushModel, MsyncShape};
 pub use cpu::LineFlushInstruction;
 pub use file::FileMedium;
 pub use memory::{Event, MemoryMedium};
@@ -23,7 +24,6 @@ pub(crate) use region::Region;
 use bytes::Bytes;
 
 use crate::error::Error;
-use crate::options::FlushModel;
 
 /// The finest unit a medium's flush works in; the dirty index emits runs aligned to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,8 +92,21 @@ pub struct MediumCounters {
     pub refills_total: u64,
 }
 
-/// The seam between the engine and its storage. See the module docs.
-pub trait Medium: Send + Sync + 'static {
+/// What a medium says about itself: read by `Stats` and tools, never on the write path.
+pub trait MediumReport {
+    /// The flush model in force.
+    fn flush_model(&self) -> FlushModel;
+
+    /// Whether the mapping was made with `MAP_SYNC`.
+    fn map_sync(&self) -> bool;
+
+    /// Flush counters.
+    fn counters(&self) -> MediumCounters;
+}
+
+/// The seam between the engine and its storage: bytes in, bytes out, durability. See the
+/// module docs.
+pub trait Medium: MediumReport + Send + Sync + 'static {
     /// Size of the file (or image) before anything was mapped: what open-time checks look at.
     fn file_bytes(&self) -> u64;
 
@@ -149,15 +162,6 @@ pub trait Medium: Send + Sync + 'static {
 
     /// Orders every earlier flush before everything after: after it returns, flushed runs are durable.
     fn fence(&self) -> Result<(), Error>;
-
-    /// The flush model in force.
-    fn flush_model(&self) -> FlushModel;
-
-    /// Whether the mapping was made with `MAP_SYNC`.
-    fn map_sync(&self) -> bool;
-
-    /// Flush counters.
-    fn counters(&self) -> MediumCounters;
 
     /// A fresh uuid for a store being created (random; the simulator's is seeded).
     fn new_store_uuid(&self) -> Result<[u8; 16], Error> {

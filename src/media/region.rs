@@ -7,9 +7,9 @@
 //! anonymous memory with `MAP_NORESERVE`: it costs address space only.
 //!
 //! Soundness of `MAP_FIXED`: a fixed mapping silently replaces whatever was mapped at that range.
-//! [`Region::map_file`] and [`Region::map_anonymous`] only ever map the range directly after the
-//! bytes already mapped (`claimed` grows monotonically, claimed with a compare-exchange), so they
-//! never replace memory anyone can hold a reference to; the pages they replace are `PROT_NONE`
+//! [`Region::map_file`] only ever maps the range directly after the bytes already mapped
+//! (`claimed` grows monotonically, claimed with a compare-exchange), so it never replaces memory
+//! anyone can hold a reference to; the pages it replaces are `PROT_NONE`
 //! reservation pages that were never handed out.
 
 use std::io;

@@ -36,9 +36,10 @@ use crate::error::Error;
 use crate::index::{KeyIndex, Location};
 use crate::layout::{RECORD_ALIGN, RECORD_HEADER_BYTES, SEGMENT_BYTES};
 use crate::log::access::{nonzero_span, with_recovery_bytes, zero_recovery_range};
+use crate::log::cursor::{Cursor, Stop, STEPS_PER_SEGMENT_MAX};
 use crate::log::record::{self, Header, Kind, PAIR_RECORD_BYTES};
 use crate::log::superblock::Superblock;
-use crate::log::{segment_limit, segment_start, Head};
+use crate::log::{segment_start, Head};
 use crate::media::Medium;
 use crate::space::Space;
 
@@ -102,9 +103,9 @@ struct Validation {
     report: RecoveryReport,
 }
 
-/// One parsed record: its header and, for pair records, the pair.
-fn read_record<M: Medium>(medium: &M, offset: u64, segment: u64) -> Option<(Header, (u64, u64))> {
-    let end = (segment + 1) * SEGMENT_BYTES;
+/// The record at `offset` verified by its checksum, with its pair (for pair records), reading
+/// no further than `end` (its segment's end).
+fn read_record<M: Medium>(medium: &M, offset: u64, end: u64) -> Option<(Header, (u64, u64))> {
     if offset + RECORD_HEADER_BYTES as u64 > end {
         return None;
     }
@@ -125,7 +126,8 @@ fn segment_heads<M: Medium>(medium: &M, segments: u64, store_id: u64) -> Result<
     let mut heads: Vec<SegmentHead> =
         (0..segments)
             .filter_map(|index| {
-                let (header, (head_index, head_store)) = read_record(medium, segment_start(index), index)?;
+                let end = (index + 1) * SEGMENT_BYTES;
+                let (header, (head_index, head_store)) = read_record(medium, segment_start(index), end)?;
                 (header.kind == Kind::SegmentHead && head_index == index && head_store == store_id)
                     .then_some(SegmentHead { index, generation: header.generation, commit_seq: header.commit_seq })
             })
@@ -242,16 +244,14 @@ impl Validation {
         position: usize,
         segments: u64,
     ) -> (u64, Option<(u64, u64)>) {
-        let mut offset = segment_start(head.index) + PAIR_RECORD_BYTES;
-        // Each record is at least 32 bytes: bounded by the segment.
-        for _ in 0..SEGMENT_BYTES / RECORD_ALIGN {
-            let Some((header, pair)) = read_record(medium, offset, head.index) else { break };
+        let mut cursor = Cursor::after_head(head.index, (head.index + 1) * SEGMENT_BYTES);
+        for _ in 0..=STEPS_PER_SEGMENT_MAX {
+            let Ok(step) = cursor.next(|offset, end| read_record(medium, offset, end)) else {
+                return (cursor.offset(), None);
+            };
+            let (header, pair) = (step.header, step.pair);
             if header.commit_seq != self.open_seq || header.generation != head.generation {
-                break;
-            }
-            let size = header.record_bytes();
-            if header.kind != Kind::Seal && offset + size > segment_limit(head.index) {
-                break;
+                return (step.offset, None);
             }
             match header.kind {
                 Kind::Put | Kind::Delete => self.count += 1,
@@ -261,10 +261,10 @@ impl Validation {
                 }
                 Kind::Commit => {
                     if self.count_known && pair.0 != self.count {
-                        break;
+                        return (step.offset, None);
                     }
                     let counted = self.count_known;
-                    let end = offset + size;
+                    let end = step.end();
                     self.last = Some(LastCommit { seq: self.open_seq, position, end, live_segments: pair.1, counted });
                     self.report.commits_applied += 1;
                     (self.open_seq, self.count, self.count_known) = (self.open_seq + 1, 0, true);
@@ -272,18 +272,17 @@ impl Validation {
                 Kind::Seal => {
                     let (next, next_generation) = pair;
                     if next_generation <= head.generation || next >= segments {
-                        break;
+                        return (step.offset, None);
                     }
                     self.count += 1;
                     self.report.records_scanned += 1;
-                    return (offset + size, Some(pair));
+                    return (step.end(), Some(pair));
                 }
-                Kind::SegmentHead => break,
+                Kind::SegmentHead => return (step.offset, None),
             }
             self.report.records_scanned += 1;
-            offset += size;
         }
-        (offset, None)
+        unreachable!("a cursor ends within its segment");
     }
 }
 
@@ -324,29 +323,31 @@ fn unreplayed_ranges(heads: &[SegmentHead], kept: &[usize], last: LastCommit, se
 /// and the accounting.
 fn apply_segment<M: Medium>(medium: &M, index: &KeyIndex, space: &mut Space, head: SegmentHead, end: u64) {
     space.set_live(head.index, head.generation);
-    let mut offset = segment_start(head.index);
-    // Bounded by the segment: every record is at least 32 bytes.
-    for _ in 0..SEGMENT_BYTES / RECORD_ALIGN {
-        if offset >= end {
-            return;
-        }
-        let header = with_recovery_bytes(medium, offset, offset + RECORD_HEADER_BYTES as u64, Header::decode_unchecked)
-            .expect("validated by the first pass");
-        let size = header.record_bytes();
-        let key_at = offset + RECORD_HEADER_BYTES as u64;
+    let mut cursor = Cursor::at(head.index, segment_start(head.index), end);
+    let read_header = |offset: u64, _| {
+        with_recovery_bytes(medium, offset, offset + RECORD_HEADER_BYTES as u64, Header::decode_unchecked)
+            .map(|header| (header, (0, 0)))
+    };
+    for _ in 0..=STEPS_PER_SEGMENT_MAX {
+        let step = match cursor.next(read_header) {
+            Ok(step) => step,
+            Err(Stop::Bound | Stop::Sealed) => return,
+            Err(stop) => unreachable!("the first pass validated every record up to {end}: {stop:?}"),
+        };
+        let (header, size) = (step.header, step.header.record_bytes());
+        let key_at = step.offset + RECORD_HEADER_BYTES as u64;
         let superseded =
             with_recovery_bytes(medium, key_at, key_at + u64::from(header.key_len), |key| match header.kind {
-                Kind::Put => index.set(key, Location { offset, record_bytes: size }),
+                Kind::Put => index.set(key, Location { offset: step.offset, record_bytes: size }),
                 Kind::Delete => index.remove(key),
                 _ => None,
             });
         if let Some(old) = superseded {
             space.died(old.offset, old.record_bytes);
         }
-        space.written(offset, size, matches!(header.kind, Kind::Put | Kind::Delete));
-        offset += size;
+        space.written(step.offset, size, matches!(header.kind, Kind::Put | Kind::Delete));
     }
-    unreachable!("a segment holds fewer records than its bytes / 8");
+    unreachable!("a cursor ends within its segment");
 }
 
 /// `Corruption` when a Commit record of sequence ≥ `last_seq + 2` validates in `ranges`.
@@ -363,7 +364,7 @@ fn check_nothing_committed_after<M: Medium>(
             let from = first & !(RECORD_ALIGN as usize - 1);
             let until = (last + 1).min(bytes.len().saturating_sub(PAIR_RECORD_BYTES as usize - 1));
             (from..until).step_by(RECORD_ALIGN as usize).find_map(|at| {
-                if bytes[at + 4] != Kind::Commit as u8 {
+                if bytes[at + record::field::KIND] != Kind::Commit as u8 {
                     return None;
                 }
                 record::parse(&bytes[at..])

@@ -1,10 +1,10 @@
 //! Deliberate commit-protocol bugs (feature `planted-bugs`): the proof that the crash checker
-//! can fail. Each replaces the engine's writeback of a commit.
+//! can fail. They plug into the engine's protocol seam ([`ProtocolHooks`]); the engine names
+//! none of them.
 
-use crate::engine::Engine;
+use crate::engine::hooks::{HookIo, ProtocolHooks};
 use crate::error::Error;
-use crate::log::record::PAIR_RECORD_BYTES;
-use crate::media::{Medium, Run};
+use crate::media::Run;
 
 /// A planted bug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,29 +47,53 @@ impl PlantedBug {
     }
 }
 
-/// The buggy writeback of a commit whose Commit record ends at `commit_end`.
-pub(crate) fn writeback<M: Medium>(engine: &Engine<M>, bug: PlantedBug, commit_end: u64) -> Result<(), Error> {
-    let runs = engine.dirty.writeback(engine.medium.granularity());
-    if runs.is_empty() {
-        return Ok(());
+/// The planted bugs as an implementation of the engine's protocol seam: open a store with
+/// `Db::open_with_hooks(medium, options, PlantedBugs::new(bug))`. With `None` it follows the
+/// protocol (and still goes through the seam, so campaigns with and without a bug run the same
+/// code).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlantedBugs {
+    bug: Option<PlantedBug>,
+}
+
+impl PlantedBugs {
+    /// Plants `bug` (none: the protocol as designed).
+    pub fn new(bug: Option<PlantedBug>) -> PlantedBugs {
+        PlantedBugs { bug }
     }
-    let unit = if engine.medium.granularity() == crate::media::Granularity::Line { 64 } else { 4096 };
-    let record = Run { offset: (commit_end - PAIR_RECORD_BYTES) / unit * unit, len: 0 };
-    let record = Run { len: commit_end.div_ceil(unit) * unit - record.offset, ..record };
-    let (commit_part, data_part): (Vec<Run>, Vec<Run>) = split(&runs, record);
-    let result = match bug {
-        PlantedBug::SkipDataFlush => engine.medium.flush(&commit_part).and_then(|()| engine.medium.fence()),
-        PlantedBug::FenceBeforeFlush => engine.medium.fence().and_then(|()| engine.medium.flush(&runs)),
-        PlantedBug::CommitBeforeData => {
-            for run in &data_part {
-                engine.dirty.mark(run.offset, run.len);
+
+    /// The bug planted.
+    pub fn bug(&self) -> Option<PlantedBug> {
+        self.bug
+    }
+}
+
+impl ProtocolHooks for PlantedBugs {
+    fn commit_writeback(&self, io: &dyn HookIo, runs: &[Run], commit_record: Run) -> Result<(), Error> {
+        let (commit_part, data_part) = split(runs, commit_record);
+        match self.bug {
+            Some(PlantedBug::SkipDataFlush) => io.flush(&commit_part).and_then(|()| io.fence()),
+            Some(PlantedBug::FenceBeforeFlush) => io.fence().and_then(|()| io.flush(runs)),
+            Some(PlantedBug::CommitBeforeData) => {
+                for run in data_part {
+                    io.defer(run);
+                }
+                io.flush(&commit_part).and_then(|()| io.fence())
             }
-            engine.medium.flush(&commit_part).and_then(|()| engine.medium.fence())
+            // Planted in the cleaner (`segment_freeing`); the commit itself is correct.
+            Some(PlantedBug::FreeBeforeCopiesDurable) | None => io.flush(runs).and_then(|()| io.fence()),
         }
-        // Planted in the cleaner (`cleaner.rs`); the commit itself is correct.
-        PlantedBug::FreeBeforeCopiesDurable => engine.medium.flush(&runs).and_then(|()| engine.medium.fence()),
-    };
-    engine.poison_on_error(result)
+    }
+
+    fn segment_freeing(&self, io: &dyn HookIo, segment_start: u64) -> Result<(), Error> {
+        if self.bug != Some(PlantedBug::FreeBeforeCopiesDurable) {
+            return Ok(());
+        }
+        // The segment's head is zeroed and made durable before its copies (and its Free record)
+        // are: a crash in between loses the live records it held.
+        let run = io.zero_segment_head(segment_start);
+        io.flush(&[run]).and_then(|()| io.fence())
+    }
 }
 
 /// Splits `runs` into the parts inside `record` and the parts before or after it.

@@ -16,6 +16,13 @@ use crate::error::Error;
 use crate::media::{Event, MemoryMedium};
 use crate::options::{Durability, Options};
 
+/// The workload store's protocol seam: planted bugs when they are compiled in.
+#[cfg(feature = "planted-bugs")]
+type WorkloadHooks = super::PlantedBugs;
+/// The workload store's protocol seam: the protocol itself.
+#[cfg(not(feature = "planted-bugs"))]
+type WorkloadHooks = crate::engine::hooks::NoHooks;
+
 /// Capacity of simulated files.
 const CAPACITY_BYTES: u64 = 64 << 20;
 /// Violations recorded per seed before the seed stops (one is enough to replay).
@@ -81,14 +88,19 @@ impl CampaignConfig {
     }
 
     fn workload_options(&self, durability: Durability) -> Options {
-        let options = Options::default()
+        Options::default()
             .durability(durability)
             .flush(self.model.flush_model())
             .max_file_bytes(CAPACITY_BYTES)
-            .background_cleaning(false);
+            .background_cleaning(false)
+    }
+
+    /// The protocol seam of the workload's store: the planted bug, if any.
+    fn workload_hooks(&self) -> WorkloadHooks {
         #[cfg(feature = "planted-bugs")]
-        let options = options.planted_bug(self.planted_bug);
-        options
+        return super::PlantedBugs::new(self.planted_bug);
+        #[cfg(not(feature = "planted-bugs"))]
+        crate::engine::hooks::NoHooks
     }
 
     fn recovery_options(&self) -> Options {
@@ -329,7 +341,7 @@ fn random_ops(rng: &mut Rng) -> Vec<Op> {
     }
 }
 
-fn execute(db: &Db<MemoryMedium>, ops: &[Op]) -> Result<(), Error> {
+fn execute<H: crate::engine::hooks::ProtocolHooks>(db: &Db<MemoryMedium, H>, ops: &[Op]) -> Result<(), Error> {
     match ops {
         [] => Ok(()),
         [Op::Put(key, value)] => db.put(key, value),
@@ -363,7 +375,7 @@ fn record_workload(
     groups: &[Vec<Vec<Op>>],
 ) -> Result<Recorded, Error> {
     let medium = MemoryMedium::new(config.model.flush_model(), CAPACITY_BYTES, uuid(seed), true);
-    let db = Db::open_medium(medium, config.workload_options(durability))?;
+    let db = Db::open_with_hooks(medium, config.workload_options(durability), config.workload_hooks())?;
     let mut commits: Vec<Vec<Op>> = Vec::new();
     for (number, group) in groups.iter().enumerate() {
         let number = number as u64;

@@ -23,7 +23,7 @@ mod persistence;
 mod rng;
 
 #[cfg(feature = "planted-bugs")]
-pub use bugs::PlantedBug;
+pub use bugs::{PlantedBug, PlantedBugs};
 pub use campaign::{run_seed, run_workload, CampaignConfig, SeedReport, Violation};
 pub use explore::{draw, Strategy};
 pub use oracle::{Op, Oracle, State};

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use crate::media::Event;
-use crate::options::FlushModel;
+use crate::media::FlushModel;
 
 const WORD: u64 = 8;
 const SECTOR: u64 = 512;
@@ -238,7 +238,7 @@ impl Persistence {
         let mut units: Vec<(u64, u64)> = self
             .units
             .iter()
-            .filter(|(unit, state)| !self.pending_is_noop(**unit, state))
+            .filter(|(_, state)| !self.pending_is_noop(state))
             .map(|(unit, state)| (state.pending[0].seq, *unit))
             .collect();
         units.sort_unstable();
@@ -246,7 +246,7 @@ impl Persistence {
     }
 
     /// Whether applying every pending store of a unit changes nothing (a duplicate image).
-    fn pending_is_noop(&self, _unit: u64, state: &UnitState) -> bool {
+    fn pending_is_noop(&self, state: &UnitState) -> bool {
         state.pending.iter().all(|piece| {
             let range = piece.offset as usize..piece.offset as usize + piece.data.len();
             range.end > self.persisted.len() || self.persisted[range] == piece.data[..]

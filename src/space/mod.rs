@@ -136,7 +136,8 @@ impl Space {
         self.zeroing.retain(|&zeroing| zeroing != index);
     }
 
-    /// Takes the lowest free segment (prepared by [`Space::prepare`]) and makes it live.
+    /// Takes the lowest free segment (backed by blocks: `Head::ensure_capacity` grew the file or
+    /// refilled it) and makes it live.
     pub(crate) fn take_free(&mut self) -> (u64, u64) {
         let index = *self.free.first().expect("capacity ensured before appending");
         let generation = self.next_generation();

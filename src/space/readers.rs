@@ -21,10 +21,14 @@
 //! flip, and a reader that saw the new phase sees the repoint.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-const SHARDS: usize = 16;
+use crate::sync::{seq_cst_point, spin_wait, AtomicU64};
+
+/// Reader counters, each on its own cache lines (two under the model checker, which explores
+/// every shard's loads in `synchronize`).
+const SHARDS: usize = if cfg!(daxkv_loom) { 2 } else { 16 };
 /// Retries of `enter` are caused only by concurrent flips; far more than can happen.
 const ENTER_ATTEMPTS_MAX: usize = 1 << 20;
 
@@ -64,6 +68,8 @@ impl ReaderGate {
         for _ in 0..ENTER_ATTEMPTS_MAX {
             let parity = (self.phase.load(SeqCst) & 1) as usize;
             self.shards[shard].readers[parity].fetch_add(1, SeqCst);
+            // Count, then look: paired with `synchronize`'s flip, then look.
+            seq_cst_point();
             if (self.phase.load(SeqCst) & 1) as usize == parity {
                 return ReadSection { gate: self, shard, parity };
             }
@@ -76,15 +82,13 @@ impl ReaderGate {
     /// serialized (the cleaner mutex) and never hold a read section themselves.
     pub(crate) fn synchronize(&self) {
         let old = (self.phase.fetch_add(1, SeqCst) & 1) as usize;
+        // Flip, then look: paired with `enter`'s count, then look.
+        seq_cst_point();
         let mut spins: u32 = 0;
         // Unbounded by design: it waits for readers, and every read section is a bounded copy.
         while self.shards.iter().map(|shard| shard.readers[old].load(SeqCst)).sum::<u64>() != 0 {
             spins = spins.saturating_add(1);
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+            spin_wait(spins);
         }
     }
 }
@@ -141,7 +145,10 @@ impl Drop for SegmentPin {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, daxkv_loom))]
+mod loom_tests;
+
+#[cfg(all(test, not(daxkv_loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;

@@ -1,4 +1,5 @@
-//! The physical floors a durable commit is measured against, as safe utilities for benchmarks:
+//! The physical floors a durable commit is measured against, as safe utilities for benchmarks
+//! (shared by `benches/engine.rs` and `examples/flush_costs.rs`, which include this file):
 //!
 //! - [`MsyncFloor`]: a file prepared exactly like the store's own segments (written zeros,
 //!   4 KiB folios, `MADV_RANDOM`), one small store into the mapping, `msync` of that one page;
@@ -8,10 +9,13 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::{FileMedium, Medium, Run};
-use crate::error::Error;
-use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
-use crate::options::{FlushModel, MsyncShape, Options};
+use daxkv::media::{FileConfig, FileMedium, FlushModel, Medium, MsyncShape, Run};
+use daxkv::Error;
+
+/// The page msync works in.
+const PAGE_BYTES: u64 = 4096;
+/// One segment of the store (the floor prepares exactly one).
+const SEGMENT_BYTES: u64 = 2 * 1024 * 1024;
 
 /// One 2 MiB prepared mapping; see the module docs.
 #[derive(Debug)]
@@ -30,13 +34,12 @@ impl MsyncFloor {
     /// store would have).
     pub fn create_with(path: &Path, shape: MsyncShape, prepare: bool) -> Result<MsyncFloor, Error> {
         let _ = std::fs::remove_file(path);
-        let options = Options::default()
+        let config = FileConfig::new(2 * SEGMENT_BYTES)
             .flush(FlushModel::Msync)
             .msync_shape(shape)
             .try_map_sync(false)
-            .prepare_page_cache(prepare)
-            .max_file_bytes(2 * SEGMENT_BYTES);
-        let medium = FileMedium::open(path, &options)?;
+            .prepare_page_cache(prepare);
+        let medium = FileMedium::open(path, &config)?;
         medium.grow(SEGMENT_BYTES)?;
         Ok(MsyncFloor { medium })
     }

@@ -20,16 +20,19 @@
 //! 5. **Free record.** Append `Free(index, generation)`; the segment is *freeing*.
 //!
 //! The next commit, whoever runs it, makes the copies and the Free record durable together,
-//! then zeroes the segment's head and retires it ([`Engine::after_commit`](crate::engine)); it
+//! then zeroes the segment's head and retires it (`Engine::after_commit`, in `commit`); it
 //! is reused (or punched) once no zero-copy value pins it. The crash argument for each step is
 //! in docs/design.md ("Space reclamation").
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
-use crate::engine::{lock, Engine, Writer, CLEANER_RESERVE_SEGMENTS};
+use super::hooks::ProtocolHooks;
+use super::write::CLEANER_RESERVE_SEGMENTS;
+use super::{Engine, Writer};
 use crate::error::Error;
 use crate::index::Location;
 use crate::layout::{SEGMENT_BYTES, SEGMENT_USABLE_BYTES};
+use crate::log::cursor::{Cursor, Stop, STEPS_PER_SEGMENT_MAX};
 use crate::log::record::{record_bytes, Kind, PAIR_RECORD_BYTES};
 use crate::log::{access, segment_start, LogSpace};
 use crate::media::Medium;
@@ -40,16 +43,6 @@ pub(crate) const CHUNK_BYTES: u64 = 256 * 1024;
 /// Free segments kept unpunched (more when the log is large: 1/16 of its segments).
 const FREE_KEPT_MIN: u64 = 2;
 
-/// What the cleaner did since open (read by stats without waiting for a step).
-#[derive(Debug, Default)]
-pub(crate) struct CleanerCounters {
-    pub(crate) steps_total: AtomicU64,
-    pub(crate) segments_freed_total: AtomicU64,
-    pub(crate) bytes_copied_total: AtomicU64,
-    pub(crate) records_copied_total: AtomicU64,
-    pub(crate) cleaning_now: AtomicBool,
-}
-
 /// A record of the segment being cleaned.
 #[derive(Clone, Copy)]
 struct Candidate {
@@ -58,26 +51,29 @@ struct Candidate {
     record_bytes: u64,
 }
 
-impl<M: Medium> Engine<M> {
+impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// One cleaning step (see the module docs) among segments older than `limit` (and than the
     /// cleaning boundary). `Ok(true)` when a segment was cleaned (it is freeing: the next commit
     /// frees it); `Ok(false)` when none is old enough and worth it.
     pub(crate) fn clean_step(&self, limit: Option<u64>) -> Result<bool, Error> {
-        let _one_cleaner = lock(&self.cleaner);
+        let _one_cleaner = self.lock(&self.cleaner)?;
         self.check_writable()?;
         self.punch_surplus()?;
         let victim = {
-            let writer = lock(&self.writer);
+            let writer = self.lock(&self.writer)?;
             let boundary = limit.map_or(writer.clean_boundary, |limit| limit.min(writer.clean_boundary));
-            policy::select(&writer.space, boundary).filter(|victim| {
+            let victim = policy::select(&writer.space, boundary).filter(|victim| {
                 // Cleaned segments come back only with the next commit: while some wait, take
                 // no victim whose copies would need more than the free segments (growing the
                 // file to clean it).
                 let needed = victim.live_bytes.div_ceil(SEGMENT_USABLE_BYTES) + 1;
                 writer.freeing.is_empty() || writer.space.free_count() >= needed
-            })
+            });
+            victim.map(|victim| (victim, boundary))
         };
-        let Some(victim) = victim else { return Ok(false) };
+        let Some((victim, boundary)) = victim else { return Ok(false) };
+        // Paired with `after_commit`, which moves the boundary only after a commit's fence.
+        assert!(victim.generation < boundary, "the cleaner takes only segments whose records are all committed");
         let counters = &self.cleaning;
         counters.steps_total.fetch_add(1, Relaxed);
         counters.cleaning_now.store(true, Relaxed);
@@ -105,8 +101,8 @@ impl<M: Medium> Engine<M> {
         }
         self.gate.synchronize();
         {
-            let _no_writeback = lock(&self.commit);
-            let mut guard = lock(&self.writer);
+            let _no_writeback = self.lock(&self.commit)?;
+            let mut guard = self.lock(&self.writer)?;
             let writer = &mut *guard;
             let needed = writer.head.segments_needed(std::iter::once(PAIR_RECORD_BYTES));
             self.ensure_capacity(writer, needed, 0, false)?;
@@ -115,36 +111,48 @@ impl<M: Medium> Engine<M> {
             writer.space.freeing(victim.index);
             writer.freeing.push((victim.index, writer.head.open_commit_seq));
         }
-        #[cfg(feature = "planted-bugs")]
-        if self.options.planted_bug == Some(crate::sim::PlantedBug::FreeBeforeCopiesDurable) {
-            self.zero_head_durably_now(victim.index)?;
+        if H::DEVIATES {
+            let result = self.hooks.segment_freeing(self, segment_start(victim.index));
+            self.poison_on_error(result)?;
         }
         Ok(copied)
     }
 
     /// The records of segment `index` from `offset` on, up to [`CHUNK_BYTES`] of them, and where
     /// the next chunk starts (`None`: the segment's Seal was reached).
-    fn candidates(&self, index: u64, mut offset: u64) -> Result<(Vec<Candidate>, Option<u64>), Error> {
-        let (start, mut found) = (offset, Vec::new());
-        let end = (index + 1) * SEGMENT_BYTES;
-        // Bounded by the chunk: every record is at least 32 bytes.
-        for _ in 0..CHUNK_BYTES / 32 + 1 {
-            if offset - start >= CHUNK_BYTES {
-                return Ok((found, Some(offset)));
+    fn candidates(&self, index: u64, offset: u64) -> Result<(Vec<Candidate>, Option<u64>), Error> {
+        let bound = (offset + CHUNK_BYTES).min((index + 1) * SEGMENT_BYTES);
+        let mut cursor = Cursor::at(index, offset, bound);
+        let mut found = Vec::new();
+        let mut damage = None;
+        for _ in 0..=STEPS_PER_SEGMENT_MAX {
+            let read = |offset, _| match access::published_header(&self.medium, offset) {
+                Ok(header) => Some((header, (0, 0))),
+                Err(error) => {
+                    damage = Some(error);
+                    None
+                }
+            };
+            match cursor.next(read) {
+                Ok(step) if matches!(step.header.kind, Kind::Put | Kind::Delete) => {
+                    found.push(Candidate {
+                        kind: step.header.kind,
+                        offset: step.offset,
+                        record_bytes: step.header.record_bytes(),
+                    });
+                }
+                Ok(_) => {}
+                Err(Stop::Sealed) => return Ok((found, None)),
+                Err(Stop::Bound) => return Ok((found, Some(cursor.offset()))),
+                Err(Stop::Invalid) => {
+                    return Err(damage.unwrap_or_else(|| Error::corruption(cursor.offset(), "invalid record")))
+                }
+                Err(Stop::EndOfSegment | Stop::PastLimit) => {
+                    return Err(Error::corruption(cursor.offset(), "a sealed segment without its Seal record"))
+                }
             }
-            if offset + PAIR_RECORD_BYTES > end {
-                return Err(Error::corruption(offset, "a sealed segment without its Seal record"));
-            }
-            let header = access::published_header(&self.medium, offset)?;
-            let size = header.record_bytes();
-            match header.kind {
-                Kind::Seal => return Ok((found, None)),
-                Kind::Put | Kind::Delete => found.push(Candidate { kind: header.kind, offset, record_bytes: size }),
-                Kind::Commit | Kind::Free | Kind::SegmentHead => {}
-            }
-            offset += size;
         }
-        Ok((found, Some(offset)))
+        unreachable!("a cursor ends within its segment");
     }
 
     /// Copies the live `candidates` to the head under the writer mutex; returns (bytes, records).
@@ -152,8 +160,8 @@ impl<M: Medium> Engine<M> {
         // No copying while a commit writes back: on a page-cache file the writeback
         // write-protects every page it cleans, which costs a TLB shootdown on each CPU running
         // this process; a cleaner blocked here is not one of them.
-        let _no_writeback = lock(&self.commit);
-        let mut guard = lock(&self.writer);
+        let _no_writeback = self.lock(&self.commit)?;
+        let mut guard = self.lock(&self.writer)?;
         let writer = &mut *guard;
         let keep_tombstones = writer.space.live_older_than(victim_generation);
         let mut live = Vec::new();
@@ -196,7 +204,7 @@ impl<M: Medium> Engine<M> {
     /// Punches free segments beyond the ones kept for reuse, among those whose zeroed head is
     /// durable (a lost punch brings the old blocks back, and they must read as free).
     fn punch_surplus(&self) -> Result<(), Error> {
-        let mut writer = lock(&self.writer);
+        let mut writer = self.lock(&self.writer)?;
         writer.space.release_retired(|segment| self.pins.is_pinned(segment));
         let minimum = FREE_KEPT_MIN.max(writer.space.live_count() / 16) + CLEANER_RESERVE_SEGMENTS;
         let keep = policy::free_segments_kept(&writer.space, self.options.max_space_amplification, minimum);
@@ -210,8 +218,8 @@ impl<M: Medium> Engine<M> {
     }
 
     /// Whether the space in use exceeds the target.
-    pub(crate) fn needs_cleaning(&self) -> bool {
-        policy::over_target(&lock(&self.writer).space, self.options.max_space_amplification)
+    fn needs_cleaning(&self) -> bool {
+        policy::over_target(&self.lock_for_report(&self.writer).space, self.options.max_space_amplification)
     }
 
     /// A full pass: cleans every segment worth cleaning that exists now (not the copies this
@@ -220,13 +228,13 @@ impl<M: Medium> Engine<M> {
         self.check_writable()?;
         let mut limit = 0;
         self.sync_with(|writer| limit = writer.head.generation)?;
-        let segments = lock(&self.writer).space.live_count();
+        let segments = self.lock(&self.writer)?.space.live_count();
         let mut cleaned = 0;
         // Bounded: a step per segment, and a commit between steps when free segments run short.
         for _ in 0..2 * segments + 1 {
             if self.clean_step(Some(limit))? {
                 cleaned += 1;
-            } else if lock(&self.writer).freeing.is_empty() {
+            } else if self.lock(&self.writer)?.freeing.is_empty() {
                 break;
             } else {
                 self.sync()?;
@@ -235,9 +243,17 @@ impl<M: Medium> Engine<M> {
         // One commit frees what was cleaned, the next makes the zeroed heads durable.
         self.sync()?;
         self.sync()?;
-        let _one_cleaner = lock(&self.cleaner);
+        let _one_cleaner = self.lock(&self.cleaner)?;
         self.punch_surplus()?;
         Ok(cleaned)
+    }
+
+    /// `Db::clean`: cleaning steps while the space in use exceeds the target, committing as
+    /// needed. Returns segments cleaned.
+    pub(crate) fn clean(&self) -> Result<u64, Error> {
+        // Bounded: one step per segment of the log, plus the commits that move the boundary.
+        let live = self.lock(&self.writer)?.space.live_count();
+        self.clean_to_target(live as usize + 2, || true)
     }
 
     /// Cleans while the space in use exceeds the target: at most `steps_max` steps, committing
@@ -260,23 +276,9 @@ impl<M: Medium> Engine<M> {
                 break;
             }
         }
-        if !lock(&self.writer).freeing.is_empty() && may_commit() {
+        if !self.lock(&self.writer)?.freeing.is_empty() && may_commit() {
             self.sync()?;
         }
         Ok(cleaned)
-    }
-
-    /// The planted bug: the segment's head is zeroed and made durable before its copies are.
-    #[cfg(feature = "planted-bugs")]
-    fn zero_head_durably_now(&self, index: u64) -> Result<(), Error> {
-        let start = segment_start(index);
-        {
-            let _no_writeback = lock(&self.commit);
-            let _writer = lock(&self.writer);
-            access::zero_segment_head(&self.medium, start, PAIR_RECORD_BYTES);
-        }
-        let unit = if self.medium.granularity() == crate::media::Granularity::Line { 64 } else { 4096 };
-        let run = crate::media::Run { offset: start / unit * unit, len: unit };
-        self.poison_on_error(self.medium.flush(&[run]).and_then(|()| self.medium.fence()))
     }
 }
