@@ -17,7 +17,7 @@ fn a_foreign_file_is_unknown_format_and_is_left_untouched() {
 
 #[test]
 fn tiny_foreign_files_are_unknown_format_and_are_left_untouched() {
-    for text in [&b"x"[..], b"hello world\n", &[0xFFu8; 4095]] {
+    for text in [&b"x"[..], b"hello world\n", &[0xFFu8; 4095], &[0u8; 1], &[0u8; 4095]] {
         let store = temp_store();
         std::fs::write(&store.path, text).unwrap();
         assert!(matches!(Db::open(&store.path, Options::default()), Err(Error::UnknownFormat)));

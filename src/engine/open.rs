@@ -36,6 +36,10 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         let read = if file_bytes == 0 { 0 } else { medium.read_at(0, &mut page)? };
         let found = superblock::decode(&page[..read])?;
         match found {
+            // Creation gives an empty file its first whole segment in one step (fallocate or
+            // set_len, then zeros): an unfinished creation is empty or at least a page long. A
+            // shorter file is not ours, zeros or not, and is never modified.
+            None if file_bytes != 0 && file_bytes < PAGE_BYTES => Err(Error::UnknownFormat),
             None if file_bytes <= SEGMENT_BYTES => Self::format(medium, options, hooks),
             None => Err(Error::UnknownFormat),
             Some(superblock) => Self::recover(medium, options, hooks, superblock),

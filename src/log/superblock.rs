@@ -120,10 +120,14 @@ pub(crate) fn decode(page: &[u8]) -> Result<Option<Superblock>, Error> {
             Ok(Some(if a.update_seq >= b.update_seq { a } else { b }))
         }
         (SlotState::Valid(one), _) | (_, SlotState::Valid(one)) => Ok(Some(one)),
-        // Creation writes slot 0, makes it durable, then writes slot 1: a damaged slot beside a
-        // never-written one is a creation torn by a crash (nothing was ever acknowledged).
-        (SlotState::Damaged(_), SlotState::Foreign) | (SlotState::Foreign, SlotState::Damaged(_)) => Ok(None),
-        (SlotState::Damaged(error), SlotState::Damaged(_)) => Err(error),
+        // Creation writes slot 0, makes it durable, then writes slot 1: a damaged slot 0 beside a
+        // never-written slot 1 is a creation torn by a crash (nothing was ever acknowledged).
+        (SlotState::Damaged(_), SlotState::Foreign) => Ok(None),
+        // Slot 1 is written only after slot 0 is durable: no crash leaves slot 0 unwritten
+        // beside a damaged slot 1. Damage, not an unfinished creation.
+        (SlotState::Foreign, SlotState::Damaged(error)) | (SlotState::Damaged(error), SlotState::Damaged(_)) => {
+            Err(error)
+        }
         (SlotState::Foreign, SlotState::Foreign) => {
             if page.iter().all(|&byte| byte == 0) {
                 Ok(None)
@@ -168,6 +172,15 @@ mod tests {
         let mut page = page_with(&[Superblock::new([3; 16])]);
         page[50] ^= 1;
         assert_eq!(decode(&page).unwrap(), None);
+    }
+
+    #[test]
+    fn an_unwritten_first_slot_beside_a_damaged_second_is_corruption() {
+        let first = Superblock::new([5; 16]);
+        let second = Superblock { update_seq: 1, ..first };
+        let mut page = page_with(&[second]);
+        page[2048 + 30] ^= 1;
+        assert!(matches!(decode(&page), Err(Error::Corruption { .. })), "no crash leaves this state");
     }
 
     #[test]
