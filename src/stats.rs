@@ -23,8 +23,10 @@ pub struct Stats {
     pub log_head_offset: u64,
     /// Segments holding the log.
     pub segments_used: u64,
-    /// Bytes of live records: current values and tombstones (see docs/design.md).
+    /// Bytes of the live records: the puts the index points at.
     pub live_bytes: u64,
+    /// Bytes of Delete records in the log (dropped by the cleaner once nothing they hide is left).
+    pub tombstone_bytes: u64,
     /// Bytes of dead records in segments holding the log (what cleaning reclaims).
     pub dead_bytes: u64,
     /// Free segments, ready for reuse (punched ones included).

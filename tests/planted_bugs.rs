@@ -65,6 +65,26 @@ fn free_before_copies_durable_is_found_under_pagecache() {
 }
 
 #[test]
+fn drop_tombstone_early_is_found_under_adr() {
+    find(PlantedBug::DropTombstoneEarly, CrashModel::Adr);
+}
+
+#[test]
+fn drop_tombstone_early_is_found_under_eadr() {
+    find(PlantedBug::DropTombstoneEarly, CrashModel::parse("eadr").unwrap());
+}
+
+#[test]
+fn drop_tombstone_early_is_found_under_pagecache() {
+    find(PlantedBug::DropTombstoneEarly, CrashModel::parse("pagecache").unwrap());
+}
+
+#[test]
+fn drop_tombstone_early_is_found_under_pagecache_folios() {
+    find(PlantedBug::DropTombstoneEarly, CrashModel::parse("pagecache-folio").unwrap());
+}
+
+#[test]
 fn the_same_bug_is_harmless_where_it_should_be() {
     // Fence-before-flush cannot lose data under the page-cache model: msync is synchronous.
     let mut config = CampaignConfig::new(CrashModel::parse("pagecache").unwrap(), 40);

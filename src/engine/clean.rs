@@ -33,10 +33,11 @@ use crate::error::Error;
 use crate::index::Location;
 use crate::layout::{SEGMENT_BYTES, SEGMENT_USABLE_BYTES};
 use crate::log::cursor::{Cursor, Stop, STEPS_PER_SEGMENT_MAX};
+use crate::log::ids::{Generation, SegmentIndex};
 use crate::log::record::{record_bytes, Kind, PAIR_RECORD_BYTES};
 use crate::log::{access, segment_start, LogSpace};
 use crate::media::Medium;
-use crate::space::{policy, SegmentUsage};
+use crate::space::policy::{self, Victim};
 
 /// Bytes of a segment examined per hold of the writer mutex.
 pub(crate) const CHUNK_BYTES: u64 = 256 * 1024;
@@ -55,7 +56,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// One cleaning step (see the module docs) among segments older than `limit` (and than the
     /// cleaning boundary). `Ok(true)` when a segment was cleaned (it is freeing: the next commit
     /// frees it); `Ok(false)` when none is old enough and worth it.
-    pub(crate) fn clean_step(&self, limit: Option<u64>) -> Result<bool, Error> {
+    pub(crate) fn clean_step(&self, limit: Option<Generation>) -> Result<bool, Error> {
         let _one_cleaner = self.lock(&self.cleaner)?;
         self.check_writable()?;
         self.punch_surplus()?;
@@ -87,12 +88,12 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     }
 
     /// Steps 3 to 5 for `victim`. Returns (bytes, records) copied.
-    fn clean_segment(&self, victim: SegmentUsage) -> Result<(u64, u64), Error> {
+    fn clean_segment(&self, victim: Victim) -> Result<(u64, u64), Error> {
         let (mut offset, mut copied) = (segment_start(victim.index) + PAIR_RECORD_BYTES, (0, 0));
         // Bounded: every chunk advances by at least one record, and the segment ends.
         for _ in 0..SEGMENT_BYTES / 32 {
             let (candidates, next) = self.candidates(victim.index, offset)?;
-            let (bytes, records) = self.relocate(&candidates, victim.generation)?;
+            let (bytes, records) = self.relocate(&candidates, &victim)?;
             copied = (copied.0 + bytes, copied.1 + records);
             match next {
                 Some(next) => offset = next,
@@ -120,8 +121,8 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
 
     /// The records of segment `index` from `offset` on, up to [`CHUNK_BYTES`] of them, and where
     /// the next chunk starts (`None`: the segment's Seal was reached).
-    fn candidates(&self, index: u64, offset: u64) -> Result<(Vec<Candidate>, Option<u64>), Error> {
-        let bound = (offset + CHUNK_BYTES).min((index + 1) * SEGMENT_BYTES);
+    fn candidates(&self, index: SegmentIndex, offset: u64) -> Result<(Vec<Candidate>, Option<u64>), Error> {
+        let bound = (offset + CHUNK_BYTES).min(index.end_offset());
         let mut cursor = Cursor::at(index, offset, bound);
         let mut found = Vec::new();
         let mut damage = None;
@@ -156,14 +157,17 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     }
 
     /// Copies the live `candidates` to the head under the writer mutex; returns (bytes, records).
-    fn relocate(&self, candidates: &[Candidate], victim_generation: u64) -> Result<(u64, u64), Error> {
+    fn relocate(&self, candidates: &[Candidate], victim: &Victim) -> Result<(u64, u64), Error> {
         // No copying while a commit writes back: on a page-cache file the writeback
         // write-protects every page it cleans, which costs a TLB shootdown on each CPU running
         // this process; a cleaner blocked here is not one of them.
         let _no_writeback = self.lock(&self.commit)?;
         let mut guard = self.lock(&self.writer)?;
         let writer = &mut *guard;
-        let keep_tombstones = writer.space.live_older_than(victim_generation);
+        let mut keep_tombstones = victim.tombstones_needed;
+        if H::DEVIATES {
+            keep_tombstones = self.hooks.tombstones_kept(keep_tombstones);
+        }
         let mut live = Vec::new();
         for candidate in candidates {
             let (_, key, _) = access::published_record(&self.medium, candidate.offset)?;
@@ -178,17 +182,26 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         }
         let needed = writer.head.segments_needed(live.iter().map(|candidate| candidate.record_bytes));
         self.ensure_capacity(writer, needed, 0, false)?;
-        let bytes = self.copy_records(writer, &live)?;
+        let bytes = self.copy_records(writer, &live, victim.tombstone_shadow)?;
         Ok((bytes, live.len() as u64))
     }
 
-    /// Appends copies of `records` (checked live, capacity ensured) and repoints the index.
-    fn copy_records(&self, writer: &mut Writer, records: &[Candidate]) -> Result<u64, Error> {
+    /// Appends copies of `records` (checked live, capacity ensured) and repoints the index. A
+    /// tombstone's copy keeps the shadow of the segment it came from.
+    fn copy_records(
+        &self,
+        writer: &mut Writer,
+        records: &[Candidate],
+        shadow: Option<Generation>,
+    ) -> Result<u64, Error> {
         let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
         let mut bytes = 0;
         for record in records {
             let (_, key, value) = access::published_record(&self.medium, record.offset)?;
-            let offset = writer.head.append(&mut log, record.kind, key, value);
+            let offset = match record.kind {
+                Kind::Delete => writer.head.append_tombstone(&mut log, key, shadow),
+                _ => writer.head.append(&mut log, record.kind, key, value),
+            };
             debug_assert_eq!(record_bytes(key.len(), value.len()), record.record_bytes);
             if record.kind == Kind::Put {
                 let moved = Location { offset, record_bytes: record.record_bytes };
@@ -209,7 +222,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         let minimum = FREE_KEPT_MIN.max(writer.space.live_count() / 16) + CLEANER_RESERVE_SEGMENTS;
         let keep = policy::free_segments_kept(&writer.space, self.options.max_space_amplification, minimum);
         for index in writer.space.punchable(keep) {
-            if !access::punch_free_segment(&self.medium, index * SEGMENT_BYTES, SEGMENT_BYTES)? {
+            if !access::punch_free_segment(&self.medium, index.file_offset(), SEGMENT_BYTES)? {
                 break;
             }
             writer.space.punched(index);
@@ -226,7 +239,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// pass writes), then frees and punches. Returns segments cleaned.
     pub(crate) fn compact(&self) -> Result<u64, Error> {
         self.check_writable()?;
-        let mut limit = 0;
+        let mut limit = Generation(0);
         self.sync_with(|writer| limit = writer.head.generation)?;
         let segments = self.lock(&self.writer)?.space.live_count();
         let mut cleaned = 0;

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use super::hooks::{HookIo, ProtocolHooks};
 use super::{CommitState, Engine, Writer};
 use crate::error::Error;
+use crate::log::ids::{CommitSequence, Generation};
 use crate::log::record::PAIR_RECORD_BYTES;
 use crate::log::superblock::{self, Superblock};
 use crate::log::{access, segment_start, LogSpace};
@@ -79,7 +80,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
                 let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
                 let sequence = writer.head.close_commit(&mut log);
                 assert!(
-                    sequence > commit.last_commit_seq || (sequence, commit.last_commit_end) == (0, 0),
+                    sequence > commit.last_commit_seq || (sequence, commit.last_commit_end) == (CommitSequence(0), 0),
                     "commit sequences strictly increase"
                 );
                 commit.last_commit_seq = sequence;
@@ -105,7 +106,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// after the previous commit are durable now; every segment whose Free record this commit
     /// made durable gets its head zeroed (durable with the next commit) and is retired; and the
     /// cleaning boundary moves to the head's generation at this commit.
-    fn after_commit(&self, committed_seq: u64, head_generation: u64) -> Result<(), Error> {
+    fn after_commit(&self, committed_seq: CommitSequence, head_generation: Generation) -> Result<(), Error> {
         let mut guard = self.lock(&self.writer)?;
         let writer = &mut *guard;
         writer.space.zeroing_durable();

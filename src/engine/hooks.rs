@@ -1,5 +1,6 @@
-//! The protocol seam: the two points of the commit and cleaning protocol where a test build may
-//! change what reaches the media, and nothing else.
+//! The protocol seam: the points of the commit and cleaning protocol where a test build may
+//! change what reaches the media, and nothing else: a commit's writeback, the moment a cleaned
+//! segment is queued for freeing, and whether a cleaned segment's tombstones are kept.
 //!
 //! The engine is generic over [`ProtocolHooks`]. Its default, [`NoHooks`], declares
 //! `DEVIATES = false`, so every call site (`if H::DEVIATES { … }`) is removed at compile time:
@@ -52,6 +53,12 @@ pub trait ProtocolHooks: Send + Sync + 'static {
     fn segment_freeing(&self, io: &dyn HookIo, segment_start: u64) -> Result<(), Error> {
         let _ = (io, segment_start);
         Ok(())
+    }
+
+    /// The cleaner decided whether the tombstones of the segment it cleans still hide an older
+    /// record (`needed`: they are copied; otherwise dropped). The protocol: keep that decision.
+    fn tombstones_kept(&self, needed: bool) -> bool {
+        needed
     }
 }
 

@@ -32,6 +32,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use crate::dirty::DirtyIndex;
 use crate::error::Error;
 use crate::index::KeyIndex;
+use crate::log::ids::{CommitSequence, Generation, SegmentIndex};
 use crate::log::superblock::Superblock;
 use crate::log::Head;
 use crate::media::Medium;
@@ -52,10 +53,10 @@ struct Writer {
     /// Cleaned segments whose Free record is in the open commit (or one not yet durable), each
     /// with that commit's sequence: each is zeroed and retired when that commit is durable.
     /// Written by `clean::clean_segment`, read by `commit::after_commit`.
-    freeing: Vec<(u64, u64)>,
+    freeing: Vec<(SegmentIndex, CommitSequence)>,
     /// The head's generation at the last durable commit: the cleaner selects only segments
     /// older than this, whose records are all committed. Never decreases.
-    clean_boundary: u64,
+    clean_boundary: Generation,
     /// Batches appended since open (the group-commit clock; also `Stats::batches_total`).
     batches_appended: u64,
     /// Put records appended by writers since open (not the cleaner's copies).
@@ -72,7 +73,7 @@ struct CommitState {
     superblock: Superblock,
     /// Sequence of the last Commit record written (durable once `commit_locked` returns).
     /// Strictly increases with every commit that appended records.
-    last_commit_seq: u64,
+    last_commit_seq: CommitSequence,
     /// Offset just past the last Commit record (where recovery will stop after a crash).
     last_commit_end: u64,
 }

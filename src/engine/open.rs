@@ -10,6 +10,7 @@ use crate::dirty::DirtyIndex;
 use crate::error::Error;
 use crate::index::KeyIndex;
 use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
+use crate::log::ids::{CommitSequence, SegmentIndex};
 use crate::log::superblock::{self, Superblock};
 use crate::log::{access, segment_start, Head, LogSpace};
 use crate::media::Medium;
@@ -86,17 +87,17 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         let superblock = Superblock::new(medium.new_store_uuid()?);
         let mut space = Space::new(1, superblock.open_epoch);
         let (segment_index, generation) = space.take_free();
-        assert_eq!(segment_index, 0, "a new store starts in segment 0");
+        assert_eq!(segment_index, SegmentIndex(0), "a new store starts in segment 0");
         let head = Head {
             segment_index,
             generation,
             offset: segment_start(segment_index),
-            open_commit_seq: 0,
+            open_commit_seq: CommitSequence(0),
             records_in_open_commit: 0,
             live_segments: 1,
             store_id: superblock.store_id(),
         };
-        let state = CommitState { superblock, last_commit_seq: 0, last_commit_end: 0 };
+        let state = CommitState { superblock, last_commit_seq: CommitSequence(0), last_commit_end: 0 };
         let opened = Opened { head, space, state, recovery: RecoveryReport::default(), index: KeyIndex::default() };
         let engine = Self::assemble(medium, options, hooks, opened);
         {
@@ -105,7 +106,11 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
                 let Writer { head, space, .. } = writer;
                 head.write_segment_head(&mut LogSpace { medium: &engine.medium, dirty: &engine.dirty, space })
             })?;
-            assert_eq!(commit.last_commit_seq, 0, "the store's first commit holds its first segment head");
+            assert_eq!(
+                commit.last_commit_seq,
+                CommitSequence(0),
+                "the store's first commit holds its first segment head"
+            );
             // Slot 0, durable, then slot 1: see `superblock::decode` for why the order matters.
             for _ in 0..2 {
                 let offset = access::write_superblock(&engine.medium, &commit.superblock);

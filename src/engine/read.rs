@@ -11,8 +11,8 @@ use super::hooks::ProtocolHooks;
 use super::Engine;
 use crate::error::Error;
 use crate::index::{IndexRange, KeyRange, Location};
-use crate::layout::SEGMENT_BYTES;
 use crate::log::access;
+use crate::log::ids::SegmentIndex;
 use crate::log::record::Kind;
 use crate::media::Medium;
 use crate::space::readers::ReadSection;
@@ -69,7 +69,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         if self.options.verify_checksums_on_read {
             access::verify_published(&self.medium, offset, &header)?;
         }
-        let segment = offset / SEGMENT_BYTES;
+        let segment = SegmentIndex::of_offset(offset);
         Ok(access::published_value(&self.medium, offset, &header, || self.pins.pin(segment)))
     }
 }

@@ -32,6 +32,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             log_head_offset,
             segments_used: space.segments_live,
             live_bytes: space.live_bytes,
+            tombstone_bytes: space.tombstone_bytes,
             dead_bytes: space.dead_bytes,
             segments_free: space.segments_free,
             segments_punched: space.segments_punched,

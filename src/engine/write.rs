@@ -6,7 +6,7 @@ use super::{Engine, Writer};
 use crate::batch::Op;
 use crate::error::Error;
 use crate::index::Location;
-use crate::layout::SEGMENT_BYTES;
+use crate::log::ids::SegmentIndex;
 use crate::log::record::{record_bytes, Kind};
 use crate::log::LogSpace;
 use crate::media::Medium;
@@ -116,13 +116,16 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
                     self.index.set(key, Location { offset, record_bytes })
                 }
                 Op::Delete(key) => {
-                    writer.head.append(&mut log, Kind::Delete, key, &[]);
+                    // The shadow: the generation of the segment holding the put it deletes.
+                    let removed = self.index.remove(key);
+                    let shadow = removed.map(|old| log.space.generation_at(old.offset));
+                    writer.head.append_tombstone(&mut log, key, shadow);
                     writer.deletes_total += 1;
-                    self.index.remove(key)
+                    removed
                 }
             };
             if let Some(old) = superseded {
-                let in_head_segment = old.offset / SEGMENT_BYTES == writer.head.segment_index;
+                let in_head_segment = SegmentIndex::of_offset(old.offset) == writer.head.segment_index;
                 assert!(!in_head_segment || old.offset < writer.head.offset, "a superseded record is published");
                 log.space.died(old.offset, old.record_bytes);
             }

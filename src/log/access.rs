@@ -14,6 +14,7 @@
 
 use bytes::Bytes;
 
+use super::ids::{CommitSequence, Generation};
 use super::record::{self, Header, Kind};
 use crate::error::Error;
 use crate::layout::RECORD_HEADER_BYTES;
@@ -26,8 +27,8 @@ pub(crate) fn append_record<M: Medium>(
     kind: Kind,
     key: &[u8],
     value: &[u8],
-    commit_seq: u64,
-    generation: u64,
+    commit_seq: CommitSequence,
+    generation: Generation,
 ) {
     let header = Header { kind, key_len: key.len() as u32, value_len: value.len() as u32, commit_seq, generation };
     let encoded = header.encode(key, value);

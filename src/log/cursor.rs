@@ -14,6 +14,7 @@
 //! The caller still judges each record (sequence, generation, counts): a record it rejects is
 //! where its walk stops, at [`Step::offset`].
 
+use super::ids::SegmentIndex;
 use super::record::{Header, Kind, PAIR_RECORD_BYTES};
 use super::{segment_limit, segment_start};
 use crate::layout::{RECORD_ALIGN, SEGMENT_BYTES};
@@ -58,7 +59,7 @@ pub(crate) enum Stop {
 /// A position in one segment's records; see the module docs.
 #[derive(Clone, Debug)]
 pub(crate) struct Cursor {
-    segment: u64,
+    segment: SegmentIndex,
     offset: u64,
     bound: u64,
     sealed: bool,
@@ -67,15 +68,15 @@ pub(crate) struct Cursor {
 
 impl Cursor {
     /// A cursor on the first record after segment `segment`'s head, reading up to `bound`.
-    pub(crate) fn after_head(segment: u64, bound: u64) -> Cursor {
+    pub(crate) fn after_head(segment: SegmentIndex, bound: u64) -> Cursor {
         Cursor::at(segment, segment_start(segment) + PAIR_RECORD_BYTES, bound)
     }
 
     /// A cursor at `offset` (a record boundary) of segment `segment`, reading up to `bound`.
-    pub(crate) fn at(segment: u64, offset: u64, bound: u64) -> Cursor {
+    pub(crate) fn at(segment: SegmentIndex, offset: u64, bound: u64) -> Cursor {
         assert!(offset >= segment_start(segment), "a cursor starts inside its segment");
         assert!(offset % RECORD_ALIGN == 0, "records start at 8-byte boundaries");
-        assert!(bound <= (segment + 1) * SEGMENT_BYTES, "a cursor reads one segment");
+        assert!(bound <= segment.end_offset(), "a cursor reads one segment");
         Cursor { segment, offset, bound, sealed: false, steps: 0 }
     }
 
@@ -98,7 +99,7 @@ impl Cursor {
         }
         self.steps += 1;
         assert!(self.steps <= STEPS_PER_SEGMENT_MAX, "a walk ends within its segment");
-        let segment_end = (self.segment + 1) * SEGMENT_BYTES;
+        let segment_end = self.segment.end_offset();
         let (header, pair) = read(self.offset, segment_end).ok_or(Stop::Invalid)?;
         let step = Step { offset: self.offset, header, pair };
         if header.kind != Kind::Seal && step.end() > segment_limit(self.segment) {

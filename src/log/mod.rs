@@ -9,6 +9,7 @@
 
 pub(crate) mod access;
 pub(crate) mod cursor;
+pub(crate) mod ids;
 pub(crate) mod record;
 pub(crate) mod superblock;
 
@@ -16,34 +17,41 @@ use crate::dirty::DirtyIndex;
 use crate::error::Error;
 use crate::layout::{SEGMENT_BYTES, SUPERBLOCK_AREA_BYTES};
 use crate::media::Medium;
-use crate::space::Space;
+use crate::space::{RecordClass, Space};
+use ids::{CommitSequence, Generation, SegmentIndex};
 use record::{pair_payload, Kind, PAIR_RECORD_BYTES};
 
 /// First byte of segment `index` usable for records.
-pub(crate) fn segment_start(index: u64) -> u64 {
-    if index == 0 {
+pub(crate) fn segment_start(index: SegmentIndex) -> u64 {
+    if index == SegmentIndex(0) {
         SUPERBLOCK_AREA_BYTES
     } else {
-        index * SEGMENT_BYTES
+        index.file_offset()
     }
 }
 
 /// Records other than the Seal must end at or before this offset of segment `index`.
-pub(crate) fn segment_limit(index: u64) -> u64 {
-    (index + 1) * SEGMENT_BYTES - PAIR_RECORD_BYTES
+pub(crate) fn segment_limit(index: SegmentIndex) -> u64 {
+    index.end_offset() - PAIR_RECORD_BYTES
 }
 
 /// The write head. Lives inside the engine's writer mutex: whoever holds `&mut Head` is the only
 /// thread that writes records.
 #[derive(Clone, Debug)]
 pub(crate) struct Head {
-    pub(crate) segment_index: u64,
-    pub(crate) generation: u64,
+    /// The segment records are appended to.
+    pub(crate) segment_index: SegmentIndex,
+    /// Its generation (every record appended carries it).
+    pub(crate) generation: Generation,
+    /// Where the next record goes: every byte from here to the segment's end is unpublished.
     pub(crate) offset: u64,
-    pub(crate) open_commit_seq: u64,
+    /// The commit the next records belong to.
+    pub(crate) open_commit_seq: CommitSequence,
+    /// Records appended to the open commit (every kind but Commit): its Commit record's count.
     pub(crate) records_in_open_commit: u64,
     /// Live segments (the count every Commit record carries; recovery checks it).
     pub(crate) live_segments: u64,
+    /// The store id every SegmentHead carries (the uuid's first 8 bytes).
     pub(crate) store_id: u64,
 }
 
@@ -56,8 +64,8 @@ impl Head {
         for size in sizes.chain(std::iter::once(PAIR_RECORD_BYTES)) {
             if offset + size > limit {
                 needed += 1;
-                offset = segment_start(0) + PAIR_RECORD_BYTES;
-                limit = segment_limit(0);
+                offset = segment_start(SegmentIndex(0)) + PAIR_RECORD_BYTES;
+                limit = segment_limit(SegmentIndex(0));
                 assert!(offset + size <= limit, "record larger than a segment");
             }
             offset += size;
@@ -95,32 +103,63 @@ impl Head {
             grown?;
             space.grown(medium.mapped_bytes() / SEGMENT_BYTES);
         }
-        let punched: Vec<u64> =
+        let punched: Vec<SegmentIndex> =
             space.next_free(segments).filter(|(_, punched)| *punched).map(|(index, _)| index).collect();
         for index in punched {
-            medium.refill(index * SEGMENT_BYTES, SEGMENT_BYTES)?;
+            medium.refill(index.file_offset(), SEGMENT_BYTES)?;
             space.refilled(index);
         }
         Ok(())
     }
 
-    /// Appends one record (capacity ensured by the caller), advancing to the next segment when
-    /// it does not fit. Returns the record's offset.
+    /// Appends one record other than a Delete (capacity ensured by the caller), advancing to the
+    /// next segment when it does not fit. Returns the record's offset.
     pub(crate) fn append<M: Medium>(&mut self, log: &mut LogSpace<'_, M>, kind: Kind, key: &[u8], value: &[u8]) -> u64 {
+        assert_ne!(kind, Kind::Delete, "a Delete is appended with its shadow");
+        let class = if kind == Kind::Put { RecordClass::Live } else { RecordClass::Dead };
+        self.append_as(log, kind, key, value, class)
+    }
+
+    /// Appends a Delete of `key` whose shadow is `shadow` (see [`crate::space`]).
+    pub(crate) fn append_tombstone<M: Medium>(
+        &mut self,
+        log: &mut LogSpace<'_, M>,
+        key: &[u8],
+        shadow: Option<Generation>,
+    ) -> u64 {
+        self.append_as(log, Kind::Delete, key, &[], RecordClass::Tombstone { shadow })
+    }
+
+    fn append_as<M: Medium>(
+        &mut self,
+        log: &mut LogSpace<'_, M>,
+        kind: Kind,
+        key: &[u8],
+        value: &[u8],
+        class: RecordClass,
+    ) -> u64 {
         if self.offset + record::record_bytes(key.len(), value.len()) > segment_limit(self.segment_index) {
             self.advance(log);
         }
-        self.place(log, kind, key, value)
+        self.place(log, kind, key, value, class)
     }
 
     /// Writes one record at the head, marks its bytes dirty, counts it in the open commit (every
-    /// kind but Commit) and in its segment's usage, and moves the head past it. Returns its offset.
-    fn place<M: Medium>(&mut self, log: &mut LogSpace<'_, M>, kind: Kind, key: &[u8], value: &[u8]) -> u64 {
+    /// kind but Commit) and in its segment's usage as `class`, and moves the head past it.
+    /// Returns its offset.
+    fn place<M: Medium>(
+        &mut self,
+        log: &mut LogSpace<'_, M>,
+        kind: Kind,
+        key: &[u8],
+        value: &[u8],
+        class: RecordClass,
+    ) -> u64 {
         let offset = self.offset;
         let size = record::record_bytes(key.len(), value.len());
         access::append_record(log.medium, offset, kind, key, value, self.open_commit_seq, self.generation);
         log.dirty.mark(offset, size);
-        log.space.written(offset, size, matches!(kind, Kind::Put | Kind::Delete));
+        log.space.written(offset, size, class);
         self.offset += size;
         if kind != Kind::Commit {
             self.records_in_open_commit += 1;
@@ -131,8 +170,9 @@ impl Head {
     /// Seals the current segment and starts the next free one (ensured by the caller).
     fn advance<M: Medium>(&mut self, log: &mut LogSpace<'_, M>) {
         let (next, generation) = log.space.take_free();
-        assert!((next + 1) * SEGMENT_BYTES <= log.medium.mapped_bytes(), "capacity not ensured");
-        self.place(log, Kind::Seal, &[], &pair_payload(next, generation));
+        assert!(next.end_offset() <= log.medium.mapped_bytes(), "capacity not ensured");
+        assert!(generation > self.generation, "generations increase in log order");
+        self.place(log, Kind::Seal, &[], &pair_payload(next.0, generation.0), RecordClass::Dead);
         self.segment_index = next;
         self.generation = generation;
         self.offset = segment_start(next);
@@ -143,18 +183,25 @@ impl Head {
     /// Writes the SegmentHead record at the start of the current segment.
     pub(crate) fn write_segment_head<M: Medium>(&mut self, log: &mut LogSpace<'_, M>) {
         assert_eq!(self.offset, segment_start(self.segment_index));
-        self.place(log, Kind::SegmentHead, &[], &pair_payload(self.segment_index, self.store_id));
+        let payload = pair_payload(self.segment_index.0, self.store_id);
+        self.place(log, Kind::SegmentHead, &[], &payload, RecordClass::Dead);
     }
 
     /// Appends the Free record giving back segment `index` of `generation` (cleaned).
-    pub(crate) fn append_free<M: Medium>(&mut self, log: &mut LogSpace<'_, M>, index: u64, generation: u64) {
+    pub(crate) fn append_free<M: Medium>(
+        &mut self,
+        log: &mut LogSpace<'_, M>,
+        index: SegmentIndex,
+        generation: Generation,
+    ) {
         assert_ne!(index, self.segment_index, "the head segment is never freed");
-        self.append(log, Kind::Free, &[], &pair_payload(index, generation));
+        assert!(generation < self.generation, "a freed segment is older than the head");
+        self.append(log, Kind::Free, &[], &pair_payload(index.0, generation.0));
         self.live_segments -= 1;
     }
 
     /// Appends the Commit record closing the open commit; returns its sequence number.
-    pub(crate) fn close_commit<M: Medium>(&mut self, log: &mut LogSpace<'_, M>) -> u64 {
+    pub(crate) fn close_commit<M: Medium>(&mut self, log: &mut LogSpace<'_, M>) -> CommitSequence {
         assert!(self.records_in_open_commit > 0, "a commit needs records");
         // Advance first when the Commit record does not fit: the Seal and SegmentHead that the
         // advance writes belong to this commit and must be in its count.
@@ -164,7 +211,7 @@ impl Head {
         let seq = self.open_commit_seq;
         let payload = pair_payload(self.records_in_open_commit, self.live_segments);
         self.append(log, Kind::Commit, &[], &payload);
-        self.open_commit_seq += 1;
+        self.open_commit_seq = self.open_commit_seq.next();
         self.records_in_open_commit = 0;
         seq
     }

@@ -10,6 +10,7 @@
 
 use std::ops::Range;
 
+use super::ids::{CommitSequence, Generation};
 use crate::layout::{align_up, RECORD_ALIGN, RECORD_HEADER_BYTES};
 
 /// Where each header field lies (docs/format.md, "Records"; the test `format_doc_agrees`
@@ -90,8 +91,8 @@ pub(crate) struct Header {
     pub(crate) kind: Kind,
     pub(crate) key_len: u32,
     pub(crate) value_len: u32,
-    pub(crate) commit_seq: u64,
-    pub(crate) generation: u64,
+    pub(crate) commit_seq: CommitSequence,
+    pub(crate) generation: Generation,
 }
 
 impl Header {
@@ -107,8 +108,8 @@ impl Header {
         bytes[field::KIND] = self.kind as u8;
         bytes[field::KEY_LEN].copy_from_slice(&self.key_len.to_le_bytes());
         bytes[field::VALUE_LEN].copy_from_slice(&self.value_len.to_le_bytes());
-        bytes[field::COMMIT_SEQ].copy_from_slice(&self.commit_seq.to_le_bytes());
-        bytes[field::GENERATION].copy_from_slice(&self.generation.to_le_bytes());
+        bytes[field::COMMIT_SEQ].copy_from_slice(&self.commit_seq.0.to_le_bytes());
+        bytes[field::GENERATION].copy_from_slice(&self.generation.0.to_le_bytes());
         let crc = checksum(&bytes, key, value);
         bytes[field::CRC].copy_from_slice(&crc.to_le_bytes());
         bytes
@@ -124,8 +125,8 @@ impl Header {
             kind: Kind::from_byte(bytes[field::KIND])?,
             key_len: u32::from_le_bytes(bytes[field::KEY_LEN].try_into().ok()?),
             value_len: u32::from_le_bytes(bytes[field::VALUE_LEN].try_into().ok()?),
-            commit_seq: u64::from_le_bytes(bytes[field::COMMIT_SEQ].try_into().ok()?),
-            generation: u64::from_le_bytes(bytes[field::GENERATION].try_into().ok()?),
+            commit_seq: CommitSequence(u64::from_le_bytes(bytes[field::COMMIT_SEQ].try_into().ok()?)),
+            generation: Generation(u64::from_le_bytes(bytes[field::GENERATION].try_into().ok()?)),
         };
         let pair = header.key_len == 0 && header.value_len as usize == PAIR_BYTES;
         let shape_ok = match header.kind {
@@ -192,8 +193,13 @@ mod tests {
     use super::*;
 
     fn encode(kind: Kind, key: &[u8], value: &[u8]) -> Vec<u8> {
-        let header =
-            Header { kind, key_len: key.len() as u32, value_len: value.len() as u32, commit_seq: 7, generation: 3 };
+        let header = Header {
+            kind,
+            key_len: key.len() as u32,
+            value_len: value.len() as u32,
+            commit_seq: CommitSequence(7),
+            generation: Generation(3),
+        };
         let mut bytes = header.encode(key, value).to_vec();
         bytes.extend_from_slice(key);
         bytes.extend_from_slice(value);
@@ -207,7 +213,7 @@ mod tests {
         let record = parse(&bytes).expect("valid");
         assert_eq!(
             (record.key, record.value, record.header.commit_seq, record.header.generation),
-            (&b"key"[..], &b"value"[..], 7, 3)
+            (&b"key"[..], &b"value"[..], CommitSequence(7), Generation(3))
         );
         for bit in 0..(RECORD_HEADER_BYTES + 8) * 8 {
             let mut damaged = bytes.clone();

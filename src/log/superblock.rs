@@ -13,6 +13,7 @@
 //! 512-byte sector, with the magic in its first word: a torn write can lose the tail of a slot,
 //! never keep the tail without the magic.
 
+use super::ids::CommitSequence;
 use crate::error::Error;
 use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
 
@@ -29,14 +30,21 @@ pub(crate) struct Superblock {
     pub(crate) update_seq: u64,
     pub(crate) uuid: [u8; 16],
     pub(crate) clean: bool,
-    pub(crate) clean_commit_seq: u64,
+    pub(crate) clean_commit_seq: CommitSequence,
     pub(crate) clean_end_offset: u64,
     pub(crate) open_epoch: u32,
 }
 
 impl Superblock {
     pub(crate) fn new(uuid: [u8; 16]) -> Superblock {
-        Superblock { update_seq: 0, uuid, clean: false, clean_commit_seq: 0, clean_end_offset: 0, open_epoch: 1 }
+        Superblock {
+            update_seq: 0,
+            uuid,
+            clean: false,
+            clean_commit_seq: CommitSequence(0),
+            clean_end_offset: 0,
+            open_epoch: 1,
+        }
     }
 
     /// The store id carried by every segment head: the first 8 bytes of the uuid.
@@ -58,7 +66,7 @@ impl Superblock {
         bytes[13] = PAGE_BYTES.trailing_zeros() as u8;
         bytes[16..24].copy_from_slice(&self.update_seq.to_le_bytes());
         bytes[24..40].copy_from_slice(&self.uuid);
-        bytes[40..48].copy_from_slice(&self.clean_commit_seq.to_le_bytes());
+        bytes[40..48].copy_from_slice(&self.clean_commit_seq.0.to_le_bytes());
         bytes[48..56].copy_from_slice(&self.clean_end_offset.to_le_bytes());
         bytes[56..60].copy_from_slice(&self.open_epoch.to_le_bytes());
         let crc = crc32fast::hash(&bytes[..CRC_AT]);
@@ -98,7 +106,7 @@ fn decode_slot(bytes: &[u8], offset: u64) -> SlotState {
         update_seq: long(16),
         uuid: bytes[24..40].try_into().expect("16 bytes"),
         clean: short(10) & FLAG_CLEAN != 0,
-        clean_commit_seq: long(40),
+        clean_commit_seq: CommitSequence(long(40)),
         clean_end_offset: long(48),
         open_epoch: u32::from_le_bytes(bytes[56..60].try_into().expect("4 bytes")),
     })
@@ -154,7 +162,7 @@ mod tests {
     #[test]
     fn newer_slot_wins_and_a_torn_newer_slot_falls_back() {
         let old = Superblock::new([7; 16]);
-        let new = Superblock { update_seq: 1, clean: true, clean_commit_seq: 9, ..old };
+        let new = Superblock { update_seq: 1, clean: true, clean_commit_seq: CommitSequence(9), ..old };
         assert_eq!(decode(&page_with(&[old, new])).unwrap(), Some(new));
         let mut torn = page_with(&[old, new]);
         torn[2048 + 44] ^= 0xff;

@@ -1,34 +1,14 @@
 //! Recovery: find the log's segments, validate every record, rebuild the index and the space
 //! accounting, discard a torn tail.
 //!
-//! The cleaner frees segments anywhere in the log, so recovery does not follow a chain from one
-//! first segment. It finds every segment whose head validates (this store, its own index),
-//! orders them by generation (allocation order) and scans them in two passes:
-//!
-//! 1. **Validate.** Each segment is parsed from its head: every record must carry the segment's
-//!    generation and the open commit's sequence; a Commit record must count the records of its
-//!    commit (when the commit's first records are in segments that were freed, the count is
-//!    unknown and not checked); a Seal ends the segment and names the next one. The first
-//!    segment that does not end in a valid Seal holds the stop point; segments after it were
-//!    started by the commit in flight at the crash. `L` is the last Commit record before the
-//!    stop point, and it must have been counted in full. Free records (sequence ≤ `L`) name
-//!    segments whose live records were copied elsewhere: those are left out even if their head
-//!    is still valid (the crash came before the head's zeroing was durable). Then the number of
-//!    segments left must equal the count in Commit `L`: a segment lost without a Free record is
-//!    `Error::Corruption`.
-//! 2. **Apply.** The segments kept are replayed in generation order into the index and the
-//!    per-segment accounting (the same rules as the running store, see [`crate::space`]).
-//!
-//! A stop point is a torn tail (the one commit in flight) unless the bytes after it prove
-//! otherwise. Commits are strictly sequential — Commit `N + 2` is written only after commit
-//! `N + 1` was fenced — so a valid Commit record of sequence ≥ `L + 2` in any byte not replayed
-//! proves committed data was lost: `Error::Corruption` at the stop point. After a clean close the
-//! superblock records the last commit and where the log ended; recovery must reach exactly there.
-//!
-//! Finally the rest of the last segment after Commit `L` is zeroed, and so are the heads of the
-//! segments left out (the caller makes that durable before any new write). Bytes of a torn
-//! commit can then never be mistaken for records of a later one: the last segment is zeroed,
-//! and every segment started later gets a generation of a new open epoch.
+//! The algorithm and its crash argument are written once, step by step, in docs/design.md
+//! ("Recovery"); this module follows those steps in order:
+//! - step 2: [`segment_heads`] (every segment whose head validates, in generation order);
+//! - step 3: `Validation::validate`, one [`Cursor`] walk per segment (`parse_segment`);
+//! - step 4: `kept_segments`, and the `live_segments` check in [`recover`];
+//! - step 5: `check_nothing_committed_after`, and the clean-close check in [`recover`];
+//! - step 6: `apply_segment` (the same accounting rules as the running store, [`crate::space`]);
+//! - step 7: `zero_discarded` (the caller makes it durable before any new write).
 
 use std::collections::HashSet;
 
@@ -37,11 +17,12 @@ use crate::index::{KeyIndex, Location};
 use crate::layout::{RECORD_ALIGN, RECORD_HEADER_BYTES, SEGMENT_BYTES};
 use crate::log::access::{nonzero_span, with_recovery_bytes, zero_recovery_range};
 use crate::log::cursor::{Cursor, Stop, STEPS_PER_SEGMENT_MAX};
+use crate::log::ids::{CommitSequence, Generation, SegmentIndex};
 use crate::log::record::{self, Header, Kind, PAIR_RECORD_BYTES};
 use crate::log::superblock::Superblock;
 use crate::log::{segment_start, Head};
 use crate::media::Medium;
-use crate::space::Space;
+use crate::space::{RecordClass, Space};
 
 /// What recovery found and did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,7 +44,7 @@ pub struct RecoveryReport {
 /// Result of a recovery: where writing resumes.
 pub(crate) struct Recovered {
     pub(crate) head: Head,
-    pub(crate) last_commit_seq: u64,
+    pub(crate) last_commit_seq: CommitSequence,
     pub(crate) report: RecoveryReport,
     /// Ranges zeroed: the caller marks them dirty and makes them durable before writing.
     pub(crate) zeroed: Vec<(u64, u64)>,
@@ -73,15 +54,15 @@ pub(crate) struct Recovered {
 /// A segment whose head validates.
 #[derive(Clone, Copy, Debug)]
 struct SegmentHead {
-    index: u64,
-    generation: u64,
-    commit_seq: u64,
+    index: SegmentIndex,
+    generation: Generation,
+    commit_seq: CommitSequence,
 }
 
 /// The last Commit record of the validated log.
 #[derive(Clone, Copy, Debug)]
 struct LastCommit {
-    seq: u64,
+    seq: CommitSequence,
     /// Position of its segment in generation order.
     position: usize,
     end: u64,
@@ -92,15 +73,25 @@ struct LastCommit {
 /// The first pass's state.
 #[derive(Default)]
 struct Validation {
-    open_seq: u64,
+    /// The commit the records being read belong to.
+    open_seq: CommitSequence,
+    /// Records of the open commit read so far (meaningful when `count_known`).
     count: u64,
+    /// Whether the open commit's first record was read (not in a freed segment).
     count_known: bool,
     last: Option<LastCommit>,
-    /// Free records: (commit seq, segment index, generation).
-    frees: Vec<(u64, u64, u64)>,
+    frees: Vec<FreeRecord>,
     /// Where each scanned segment's records end (after its Seal, or at the stop point).
     ends: Vec<u64>,
     report: RecoveryReport,
+}
+
+/// A Free record: segment `index` of `generation` given back in commit `seq`.
+#[derive(Clone, Copy, Debug)]
+struct FreeRecord {
+    seq: CommitSequence,
+    index: SegmentIndex,
+    generation: Generation,
 }
 
 /// The record at `offset` verified by its checksum, with its pair (for pair records), reading
@@ -123,15 +114,14 @@ fn read_record<M: Medium>(medium: &M, offset: u64, end: u64) -> Option<(Header, 
 
 /// Every segment whose head validates, in generation order.
 fn segment_heads<M: Medium>(medium: &M, segments: u64, store_id: u64) -> Result<Vec<SegmentHead>, Error> {
-    let mut heads: Vec<SegmentHead> =
-        (0..segments)
-            .filter_map(|index| {
-                let end = (index + 1) * SEGMENT_BYTES;
-                let (header, (head_index, head_store)) = read_record(medium, segment_start(index), end)?;
-                (header.kind == Kind::SegmentHead && head_index == index && head_store == store_id)
-                    .then_some(SegmentHead { index, generation: header.generation, commit_seq: header.commit_seq })
-            })
-            .collect();
+    let mut heads: Vec<SegmentHead> = (0..segments)
+        .map(SegmentIndex)
+        .filter_map(|index| {
+            let (header, (head_index, head_store)) = read_record(medium, segment_start(index), index.end_offset())?;
+            (header.kind == Kind::SegmentHead && head_index == index.0 && head_store == store_id)
+                .then_some(SegmentHead { index, generation: header.generation, commit_seq: header.commit_seq })
+        })
+        .collect();
     heads.sort_by_key(|head| head.generation);
     if let Some(pair) = heads.windows(2).find(|pair| pair[0].generation == pair[1].generation) {
         return Err(Error::corruption(segment_start(pair[1].index), "two segments carry the same generation"));
@@ -150,7 +140,7 @@ pub(crate) fn recover<M: Medium>(
     let segments = medium.mapped_bytes() / SEGMENT_BYTES;
     let heads = segment_heads(medium, segments, superblock.store_id())?;
     if heads.is_empty() {
-        return Err(Error::corruption(segment_start(0), "no valid segment head"));
+        return Err(Error::corruption(segment_start(SegmentIndex(0)), "no valid segment head"));
     }
     let mut validation = Validation::default();
     validation.validate(medium, &heads, segments)?;
@@ -179,11 +169,18 @@ pub(crate) fn recover<M: Medium>(
             ),
         ));
     }
+    assert!(kept.windows(2).all(|pair| pair[0] < pair[1]), "kept segments are in generation order");
+    if kept.last() != Some(&last.position) {
+        // The cleaner never frees the head's segment: only a damaged (yet valid) record can.
+        return Err(Error::corruption(last.end, "a Free record names the segment of the last commit"));
+    }
     let mut space = Space::new(segments, open_epoch);
     for &position in &kept {
         let end = if position == last.position { last.end } else { validation.ends[position] };
         apply_segment(medium, index, &mut space, heads[position], end);
     }
+    // Paired with the check against Commit L's count above: the accounting agrees with it.
+    assert_eq!(space.live_count(), last.live_segments, "replay makes exactly the counted segments live");
     let mut report = validation.report;
     report.clean_shutdown = superblock.clean;
     report.segments_live = kept.len() as u64;
@@ -194,7 +191,7 @@ pub(crate) fn recover<M: Medium>(
         segment_index: last_head.index,
         generation: last_head.generation,
         offset: last.end,
-        open_commit_seq: last.seq + 1,
+        open_commit_seq: last.seq.next(),
         records_in_open_commit: 0,
         live_segments: kept.len() as u64,
         store_id: superblock.store_id(),
@@ -205,11 +202,12 @@ pub(crate) fn recover<M: Medium>(
 impl Validation {
     /// The first pass over `heads` (see the module docs).
     fn validate<M: Medium>(&mut self, medium: &M, heads: &[SegmentHead], segments: u64) -> Result<(), Error> {
-        let mut expected: Option<(u64, u64)> = None;
+        let mut expected: Option<(SegmentIndex, Generation)> = None;
         for (position, head) in heads.iter().enumerate() {
             if position == 0 {
                 // Only the store's very first segment starts with commit 0 (its own head).
-                (self.open_seq, self.count, self.count_known) = (head.commit_seq, 1, head.commit_seq == 0);
+                (self.open_seq, self.count, self.count_known) =
+                    (head.commit_seq, 1, head.commit_seq == CommitSequence(0));
             } else {
                 // The previous segment did not end in a Seal: this one belongs to the torn tail.
                 let Some((next_index, next_generation)) = expected else { break };
@@ -243,8 +241,8 @@ impl Validation {
         head: SegmentHead,
         position: usize,
         segments: u64,
-    ) -> (u64, Option<(u64, u64)>) {
-        let mut cursor = Cursor::after_head(head.index, (head.index + 1) * SEGMENT_BYTES);
+    ) -> (u64, Option<(SegmentIndex, Generation)>) {
+        let mut cursor = Cursor::after_head(head.index, head.index.end_offset());
         for _ in 0..=STEPS_PER_SEGMENT_MAX {
             let Ok(step) = cursor.next(|offset, end| read_record(medium, offset, end)) else {
                 return (cursor.offset(), None);
@@ -256,7 +254,9 @@ impl Validation {
             match header.kind {
                 Kind::Put | Kind::Delete => self.count += 1,
                 Kind::Free => {
-                    self.frees.push((self.open_seq, pair.0, pair.1));
+                    let free =
+                        FreeRecord { seq: self.open_seq, index: SegmentIndex(pair.0), generation: Generation(pair.1) };
+                    self.frees.push(free);
                     self.count += 1;
                 }
                 Kind::Commit => {
@@ -267,16 +267,16 @@ impl Validation {
                     let end = step.end();
                     self.last = Some(LastCommit { seq: self.open_seq, position, end, live_segments: pair.1, counted });
                     self.report.commits_applied += 1;
-                    (self.open_seq, self.count, self.count_known) = (self.open_seq + 1, 0, true);
+                    (self.open_seq, self.count, self.count_known) = (self.open_seq.next(), 0, true);
                 }
                 Kind::Seal => {
-                    let (next, next_generation) = pair;
-                    if next_generation <= head.generation || next >= segments {
+                    let (next, next_generation) = (SegmentIndex(pair.0), Generation(pair.1));
+                    if next_generation <= head.generation || next.0 >= segments {
                         return (step.offset, None);
                     }
                     self.count += 1;
                     self.report.records_scanned += 1;
-                    return (step.end(), Some(pair));
+                    return (step.end(), Some((next, next_generation)));
                 }
                 Kind::SegmentHead => return (step.offset, None),
             }
@@ -288,9 +288,9 @@ impl Validation {
 
 /// Positions (in `heads`) of the segments that hold the log: up to the last commit's segment,
 /// minus those a committed Free record gave back.
-fn kept_segments(heads: &[SegmentHead], frees: &[(u64, u64, u64)], last: LastCommit) -> Vec<usize> {
-    let freed: HashSet<(u64, u64)> =
-        frees.iter().filter(|free| free.0 <= last.seq).map(|&(_, index, generation)| (index, generation)).collect();
+fn kept_segments(heads: &[SegmentHead], frees: &[FreeRecord], last: LastCommit) -> Vec<usize> {
+    let freed: HashSet<(SegmentIndex, Generation)> =
+        frees.iter().filter(|free| free.seq <= last.seq).map(|free| (free.index, free.generation)).collect();
     (0..=last.position)
         .filter(|&position| !freed.contains(&(heads[position].index, heads[position].generation)))
         .collect()
@@ -300,7 +300,7 @@ fn kept_segments(heads: &[SegmentHead], frees: &[(u64, u64, u64)], last: LastCom
 fn kept_by_index(heads: &[SegmentHead], kept: &[usize], segments: u64) -> Vec<bool> {
     let mut by_index = vec![false; segments as usize];
     for &position in kept {
-        by_index[heads[position].index as usize] = true;
+        by_index[heads[position].index.as_usize()] = true;
     }
     by_index
 }
@@ -310,11 +310,12 @@ fn kept_by_index(heads: &[SegmentHead], kept: &[usize], segments: u64) -> Vec<bo
 fn unreplayed_ranges(heads: &[SegmentHead], kept: &[usize], last: LastCommit, segments: u64) -> Vec<(u64, u64)> {
     let last_index = heads[last.position].index;
     let kept_by_index = kept_by_index(heads, kept, segments);
-    let mut ranges = vec![(last.end, (last_index + 1) * SEGMENT_BYTES)];
+    let mut ranges = vec![(last.end, last_index.end_offset())];
     ranges.extend(
         (0..segments)
-            .filter(|&index| !kept_by_index[index as usize])
-            .map(|index| (segment_start(index), (index + 1) * SEGMENT_BYTES)),
+            .map(SegmentIndex)
+            .filter(|&index| !kept_by_index[index.as_usize()])
+            .map(|index| (segment_start(index), index.end_offset())),
     );
     ranges
 }
@@ -335,6 +336,7 @@ fn apply_segment<M: Medium>(medium: &M, index: &KeyIndex, space: &mut Space, hea
             Err(stop) => unreachable!("the first pass validated every record up to {end}: {stop:?}"),
         };
         let (header, size) = (step.header, step.header.record_bytes());
+        assert_eq!(header.generation, head.generation, "validated by the first pass");
         let key_at = step.offset + RECORD_HEADER_BYTES as u64;
         let superseded =
             with_recovery_bytes(medium, key_at, key_at + u64::from(header.key_len), |key| match header.kind {
@@ -342,10 +344,17 @@ fn apply_segment<M: Medium>(medium: &M, index: &KeyIndex, space: &mut Space, hea
                 Kind::Delete => index.remove(key),
                 _ => None,
             });
+        // The same rules as the running store (`space::RecordClass`): a tombstone's shadow is the
+        // segment of the put it deletes, as far as replay has found one.
+        let class = match header.kind {
+            Kind::Put => RecordClass::Live,
+            Kind::Delete => RecordClass::Tombstone { shadow: superseded.map(|old| space.generation_at(old.offset)) },
+            _ => RecordClass::Dead,
+        };
         if let Some(old) = superseded {
             space.died(old.offset, old.record_bytes);
         }
-        space.written(step.offset, size, matches!(header.kind, Kind::Put | Kind::Delete));
+        space.written(step.offset, size, class);
     }
     unreachable!("a cursor ends within its segment");
 }
@@ -354,9 +363,10 @@ fn apply_segment<M: Medium>(medium: &M, index: &KeyIndex, space: &mut Space, hea
 fn check_nothing_committed_after<M: Medium>(
     medium: &M,
     ranges: &[(u64, u64)],
-    last_seq: u64,
+    last_seq: CommitSequence,
     stop: u64,
 ) -> Result<(), Error> {
+    let proof = last_seq.next().next();
     for &(start, end) in ranges {
         let found = with_recovery_bytes(medium, start, end, |bytes| {
             // Only the span holding non-zero bytes can hold a record.
@@ -368,7 +378,7 @@ fn check_nothing_committed_after<M: Medium>(
                     return None;
                 }
                 record::parse(&bytes[at..])
-                    .filter(|record| record.header.commit_seq >= last_seq + 2)
+                    .filter(|record| record.header.commit_seq >= proof)
                     .map(|record| (at, record.header.commit_seq))
             })
         });
@@ -390,11 +400,11 @@ fn check_nothing_committed_after<M: Medium>(
 fn zero_discarded<M: Medium>(medium: &M, heads: &[SegmentHead], kept: &[usize], last: LastCommit) -> Vec<(u64, u64)> {
     let last_index = heads[last.position].index;
     let mut zeroed: Vec<(u64, u64)> =
-        zero_recovery_range(medium, last.end, (last_index + 1) * SEGMENT_BYTES).into_iter().collect();
-    let segments = heads.iter().map(|head| head.index + 1).max().unwrap_or(0);
+        zero_recovery_range(medium, last.end, last_index.end_offset()).into_iter().collect();
+    let segments = heads.iter().map(|head| head.index.0 + 1).max().unwrap_or(0);
     let kept_by_index = kept_by_index(heads, kept, segments);
     for head in heads {
-        if !kept_by_index[head.index as usize] {
+        if !kept_by_index[head.index.as_usize()] {
             let start = segment_start(head.index);
             zeroed.extend(zero_recovery_range(medium, start, start + PAIR_RECORD_BYTES));
         }

@@ -20,20 +20,24 @@ pub enum PlantedBug {
     /// The cleaner zeroes a cleaned segment's head durably before the copies of its live records
     /// (and its Free record) are durable: a crash in between loses them.
     FreeBeforeCopiesDurable,
+    /// The cleaner drops every tombstone of the segment it cleans, even while an older segment
+    /// still holds a put it hides: after the next reopen that value is back.
+    DropTombstoneEarly,
 }
 
 impl PlantedBug {
     /// All bugs, with their command-line names.
-    pub const ALL: [(&'static str, PlantedBug); 4] = [
+    pub const ALL: [(&'static str, PlantedBug); 5] = [
         ("skip-data-flush", PlantedBug::SkipDataFlush),
         ("fence-before-flush", PlantedBug::FenceBeforeFlush),
         ("commit-before-data", PlantedBug::CommitBeforeData),
         ("free-before-copies-durable", PlantedBug::FreeBeforeCopiesDurable),
+        ("drop-tombstone-early", PlantedBug::DropTombstoneEarly),
     ];
 
     /// Whether the bug lives in the cleaner (the workload must clean for it to show).
     pub fn needs_cleaning(&self) -> bool {
-        *self == PlantedBug::FreeBeforeCopiesDurable
+        matches!(self, PlantedBug::FreeBeforeCopiesDurable | PlantedBug::DropTombstoneEarly)
     }
 
     /// Parses a command-line name.
@@ -80,9 +84,15 @@ impl ProtocolHooks for PlantedBugs {
                 }
                 io.flush(&commit_part).and_then(|()| io.fence())
             }
-            // Planted in the cleaner (`segment_freeing`); the commit itself is correct.
-            Some(PlantedBug::FreeBeforeCopiesDurable) | None => io.flush(runs).and_then(|()| io.fence()),
+            // Planted in the cleaner; the commit itself is correct.
+            Some(PlantedBug::FreeBeforeCopiesDurable | PlantedBug::DropTombstoneEarly) | None => {
+                io.flush(runs).and_then(|()| io.fence())
+            }
         }
+    }
+
+    fn tombstones_kept(&self, needed: bool) -> bool {
+        needed && self.bug != Some(PlantedBug::DropTombstoneEarly)
     }
 
     fn segment_freeing(&self, io: &dyn HookIo, segment_start: u64) -> Result<(), Error> {

@@ -65,18 +65,30 @@ impl CampaignConfig {
         }
     }
 
-    /// A planted cleaner bug shows only when the workload cleans.
-    fn effective_cleaning_percent(&self) -> u64 {
+    /// The profile of a seed, from one draw of 0..100: the cleaning profile for
+    /// `cleaning_percent` of the draws, the tombstone profile for the next `TOMBSTONE_PERCENT`.
+    /// A planted cleaner bug shows only when the workload cleans (a tombstone bug only when a
+    /// tombstone's segment is cleaned while what it hides is still there).
+    fn profile(&self, draw: u64) -> Profile {
         #[cfg(feature = "planted-bugs")]
-        if self.planted_bug.is_some_and(|bug| bug.needs_cleaning()) {
-            return 100;
+        match self.planted_bug {
+            Some(super::PlantedBug::DropTombstoneEarly) => return Profile::Tombstones,
+            Some(bug) if bug.needs_cleaning() => return Profile::Cleaning,
+            _ => {}
         }
-        self.cleaning_percent
+        let cleaning = self.cleaning_percent.min(100);
+        if draw < cleaning {
+            Profile::Cleaning
+        } else if draw < cleaning + TOMBSTONE_PERCENT {
+            Profile::Tombstones
+        } else {
+            Profile::Mixed
+        }
     }
 
-    /// Whether seeds of this config that run the cleaning profile compact after `group`.
+    /// Whether seeds of this config that run a cleaning profile compact after `group`.
     fn compacts_after(&self, profile: Profile, group: usize) -> bool {
-        profile == Profile::Cleaning && group % 3 == 2
+        profile != Profile::Mixed && group % 3 == 2
     }
 
     fn bug_name(&self) -> Option<&'static str> {
@@ -147,14 +159,40 @@ enum Profile {
     Mixed,
     /// Large values over 4 keys, with compaction steps (see `CampaignConfig::cleaning_percent`).
     Cleaning,
+    /// The cleaning profile after a prologue that fills one segment with cold values (never worth
+    /// cleaning) beside the put of a key the workload later deletes: that tombstone's segment is
+    /// cleaned while the put it hides is still on the media.
+    Tombstones,
+}
+
+/// Percent of seeds, after the cleaning profile's, that run the tombstone profile.
+const TOMBSTONE_PERCENT: u64 = 15;
+/// The tombstone profile's cold values: together above the cleaner's utilization cap, so their
+/// segment is never cleaned.
+const COLD_VALUES: u64 = 8;
+const COLD_VALUE_BYTES: usize = 249_000;
+/// The key whose put shares the cold segment.
+const HIDDEN_KEY: &[u8] = b"hidden";
+
+/// The tombstone profile's prologue: the hidden key, then the cold values (deterministic bytes).
+fn cold_prologue(durability: Durability) -> Vec<Vec<Vec<Op>>> {
+    let mut ops = vec![vec![Op::Put(HIDDEN_KEY.to_vec(), b"hidden value".to_vec())]];
+    ops.extend((0..COLD_VALUES).map(|number| {
+        let value = (0..COLD_VALUE_BYTES).map(|i| (i as u64 ^ number) as u8).collect();
+        vec![Op::Put(format!("cold{number}").into_bytes(), value)]
+    }));
+    match durability {
+        Durability::Deferred => vec![ops],
+        Durability::Immediate => ops.into_iter().map(|op| vec![op]).collect(),
+    }
 }
 
 /// Runs one seed. Deterministic: the same config and seed give the same report.
 pub fn run_seed(config: &CampaignConfig, seed: u64) -> SeedReport {
     let mut rng = Rng::new(seed);
     let durability = if rng.chance(50) { Durability::Immediate } else { Durability::Deferred };
-    let profile = if rng.below(100) < config.effective_cleaning_percent() { Profile::Cleaning } else { Profile::Mixed };
-    let mut groups = Vec::new();
+    let profile = config.profile(rng.below(100));
+    let mut groups = if profile == Profile::Tombstones { cold_prologue(durability) } else { Vec::new() };
     let mut done = 0;
     while done < config.ops {
         let writes = if durability == Durability::Deferred { 1 + rng.below(6) } else { 1 };
@@ -326,6 +364,7 @@ fn random_ops_of(profile: Profile, rng: &mut Rng) -> Vec<Op> {
     let key = |rng: &mut Rng| format!("big{}", rng.below(4)).into_bytes();
     match rng.below(10) {
         0..=7 => vec![Op::Put(key(rng), large_value(rng))],
+        8 if profile == Profile::Tombstones && rng.chance(50) => vec![Op::Delete(HIDDEN_KEY.to_vec())],
         8 => vec![Op::Delete(key(rng))],
         _ => vec![Op::Put(key(rng), large_value(rng)), Op::Put(key(rng), value(rng))],
     }

@@ -13,10 +13,18 @@
 //! the `zeroing` list and is not punched (a lost punch must bring back a zeroed head).
 //!
 //! Accounting (kept exact across recovery, which rebuilds it by the same rules): a Put record is
-//! live while the index points at it; a Delete record (tombstone) is live until its segment is
-//! cleaned (it may still hide an older Put in an older segment); every other record (segment
-//! head, seal, commit, free) is dead from the start. Live and dead bytes of a segment sum to the
-//! bytes its records occupy.
+//! live while the index points at it; a Delete record (tombstone) counts as tombstone bytes
+//! until its segment is cleaned; every other record (segment head, seal, commit, free) is dead
+//! from the start. Live, tombstone and dead bytes of a segment sum to the bytes its records
+//! occupy.
+//!
+//! Tombstones (docs/design.md, "Tombstones"): a Delete hides the older records of its key. Every
+//! record of a key written before the Delete lies in a segment no newer than the one holding the
+//! Put it deleted, whose generation is the tombstone's *shadow*. A segment keeps the largest
+//! shadow of its tombstones. Its tombstones are garbage once no other live segment has a
+//! generation at or below that shadow: the cleaner then drops them instead of copying them
+//! (and a segment whose Free record is appended no longer counts: that record precedes, in the
+//! log, the Free record of the segment whose tombstones are dropped, so it is durable first).
 //!
 //! Generations: `(open_epoch << 32) | counter`. The epoch is bumped durably at every open, the
 //! counter grows with every segment started by this open, so a generation is never used twice
@@ -29,10 +37,19 @@ pub(crate) mod readers;
 
 use std::collections::BTreeSet;
 
-use crate::layout::SEGMENT_BYTES;
+use crate::log::ids::{Generation, SegmentIndex};
 
-/// Bits of a generation below the open epoch.
-const EPOCH_SHIFT: u32 = 32;
+/// What a record counts as in its segment's accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecordClass {
+    /// A Put the index points at.
+    Live,
+    /// A Delete; `shadow`: the generation of the segment holding the Put it deleted (`None`: the
+    /// key was absent, so it hides nothing another tombstone does not).
+    Tombstone { shadow: Option<Generation> },
+    /// Bookkeeping (segment head, seal, commit, free).
+    Dead,
+}
 
 /// What one segment is used for now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,16 +64,27 @@ pub(crate) enum State {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Segment {
     pub(crate) state: State,
-    pub(crate) generation: u64,
+    pub(crate) generation: Generation,
     pub(crate) live_bytes: u64,
+    /// Bytes of its Delete records.
+    pub(crate) tombstone_bytes: u64,
     pub(crate) dead_bytes: u64,
+    /// The largest shadow of its tombstones (see the module docs); `None`: none hides anything.
+    pub(crate) tombstone_shadow: Option<Generation>,
     /// Freed by the cleaner in this open (its next use is a reuse).
     pub(crate) recycled: bool,
 }
 
 impl Segment {
-    const FREE: Segment =
-        Segment { state: State::Free { punched: false }, generation: 0, live_bytes: 0, dead_bytes: 0, recycled: false };
+    const FREE: Segment = Segment {
+        state: State::Free { punched: false },
+        generation: Generation(0),
+        live_bytes: 0,
+        tombstone_bytes: 0,
+        dead_bytes: 0,
+        tombstone_shadow: None,
+        recycled: false,
+    };
 }
 
 /// Per-segment usage, as reported by [`Db::segments`](crate::Db::segments).
@@ -67,8 +95,10 @@ pub struct SegmentUsage {
     pub index: u64,
     /// Its generation (log order).
     pub generation: u64,
-    /// Bytes of live records (current puts and tombstones).
+    /// Bytes of live records (the puts the index points at).
     pub live_bytes: u64,
+    /// Bytes of Delete records (each may still hide an older put, until the segment is cleaned).
+    pub tombstone_bytes: u64,
     /// Bytes of dead records (overwritten or deleted values, log bookkeeping).
     pub dead_bytes: u64,
 }
@@ -77,6 +107,7 @@ pub struct SegmentUsage {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SpaceCounters {
     pub(crate) live_bytes: u64,
+    pub(crate) tombstone_bytes: u64,
     pub(crate) dead_bytes: u64,
     pub(crate) segments_live: u64,
     pub(crate) segments_free: u64,
@@ -91,13 +122,14 @@ pub(crate) struct SpaceCounters {
 pub(crate) struct Space {
     segments: Vec<Segment>,
     /// Free segments, lowest index reused first (deterministic).
-    free: BTreeSet<u64>,
-    retired: Vec<u64>,
+    free: BTreeSet<SegmentIndex>,
+    retired: Vec<SegmentIndex>,
     /// Retired or free segments whose zeroed head is not durable yet (until the next commit).
-    zeroing: Vec<u64>,
+    zeroing: Vec<SegmentIndex>,
     epoch: u64,
     counter: u64,
     live_bytes: u64,
+    tombstone_bytes: u64,
     dead_bytes: u64,
     reused_total: u64,
 }
@@ -107,29 +139,34 @@ impl Space {
     pub(crate) fn new(segment_count: u64, open_epoch: u32) -> Space {
         Space {
             segments: vec![Segment::FREE; segment_count as usize],
-            free: (0..segment_count).collect(),
+            free: (0..segment_count).map(SegmentIndex).collect(),
             retired: Vec::new(),
             zeroing: Vec::new(),
             epoch: u64::from(open_epoch),
             counter: 1,
             live_bytes: 0,
+            tombstone_bytes: 0,
             dead_bytes: 0,
             reused_total: 0,
         }
     }
 
     /// A fresh generation for a segment being started.
-    pub(crate) fn next_generation(&mut self) -> u64 {
-        assert!(self.counter < 1 << EPOCH_SHIFT, "2^32 segments started in one open");
-        let generation = (self.epoch << EPOCH_SHIFT) | self.counter;
+    pub(crate) fn next_generation(&mut self) -> Generation {
+        let generation = Generation::new(self.epoch, self.counter);
         self.counter += 1;
         generation
     }
 
+    /// Segment `index`'s entry.
+    fn segment(&mut self, index: SegmentIndex) -> &mut Segment {
+        &mut self.segments[index.as_usize()]
+    }
+
     /// Marks segment `index` live with `generation` (recovery, or a segment being started).
-    pub(crate) fn set_live(&mut self, index: u64, generation: u64) {
+    pub(crate) fn set_live(&mut self, index: SegmentIndex, generation: Generation) {
         let was_free = self.free.remove(&index);
-        let segment = &mut self.segments[index as usize];
+        let segment = &mut self.segments[index.as_usize()];
         assert!(was_free && matches!(segment.state, State::Free { punched: false }), "segment {index} not free");
         self.reused_total += u64::from(segment.recycled);
         *segment = Segment { state: State::Live, generation, ..Segment::FREE };
@@ -138,29 +175,54 @@ impl Space {
 
     /// Takes the lowest free segment (backed by blocks: `Head::ensure_capacity` grew the file or
     /// refilled it) and makes it live.
-    pub(crate) fn take_free(&mut self) -> (u64, u64) {
+    pub(crate) fn take_free(&mut self) -> (SegmentIndex, Generation) {
         let index = *self.free.first().expect("capacity ensured before appending");
         let generation = self.next_generation();
         self.set_live(index, generation);
         (index, generation)
     }
 
-    /// Counts `bytes` written into the segment at `offset`, live or dead.
-    pub(crate) fn written(&mut self, offset: u64, bytes: u64, live: bool) {
-        let segment = &mut self.segments[(offset / SEGMENT_BYTES) as usize];
-        debug_assert_eq!(segment.state, State::Live);
-        if live {
-            segment.live_bytes += bytes;
-            self.live_bytes += bytes;
-        } else {
-            segment.dead_bytes += bytes;
-            self.dead_bytes += bytes;
+    /// Counts `bytes` written into the segment at `offset`, as `class`.
+    pub(crate) fn written(&mut self, offset: u64, bytes: u64, class: RecordClass) {
+        let segment = self.segment(SegmentIndex::of_offset(offset));
+        assert_eq!(segment.state, State::Live, "records are written into live segments only");
+        match class {
+            RecordClass::Live => {
+                segment.live_bytes += bytes;
+                self.live_bytes += bytes;
+            }
+            RecordClass::Tombstone { shadow } => {
+                assert!(shadow.is_none_or(|shadow| shadow <= segment.generation), "a tombstone hides older records");
+                segment.tombstone_bytes += bytes;
+                segment.tombstone_shadow = segment.tombstone_shadow.max(shadow);
+                self.tombstone_bytes += bytes;
+            }
+            RecordClass::Dead => {
+                segment.dead_bytes += bytes;
+                self.dead_bytes += bytes;
+            }
         }
+    }
+
+    /// The generation of the live segment holding byte `offset` (a tombstone's shadow).
+    pub(crate) fn generation_at(&self, offset: u64) -> Generation {
+        let segment = &self.segments[SegmentIndex::of_offset(offset).as_usize()];
+        assert_eq!(segment.state, State::Live, "a record the index points at is in a live segment");
+        segment.generation
+    }
+
+    /// Whether the tombstones of segment `index` may still hide an older record: another live
+    /// segment has a generation at or below their shadow (see the module docs).
+    pub(crate) fn tombstones_needed(&self, index: SegmentIndex) -> bool {
+        let Some(shadow) = self.segments[index.as_usize()].tombstone_shadow else { return false };
+        self.segments.iter().enumerate().any(|(other, segment)| {
+            other != index.as_usize() && segment.state == State::Live && segment.generation <= shadow
+        })
     }
 
     /// Moves `bytes` of the segment at `offset` from live to dead (a record superseded).
     pub(crate) fn died(&mut self, offset: u64, bytes: u64) {
-        let segment = &mut self.segments[(offset / SEGMENT_BYTES) as usize];
+        let segment = self.segment(SegmentIndex::of_offset(offset));
         assert!(segment.live_bytes >= bytes, "segment at {offset} has fewer live bytes than a record it holds");
         segment.live_bytes -= bytes;
         segment.dead_bytes += bytes;
@@ -170,18 +232,19 @@ impl Space {
 
     /// Segment `index` was cleaned and its Free record appended: nothing in it counts any more,
     /// and it is not selected again, but it holds its place until that record is durable.
-    pub(crate) fn freeing(&mut self, index: u64) {
-        let segment = &mut self.segments[index as usize];
+    pub(crate) fn freeing(&mut self, index: SegmentIndex) {
+        let segment = &mut self.segments[index.as_usize()];
         assert_eq!(segment.state, State::Live);
         self.live_bytes -= segment.live_bytes;
+        self.tombstone_bytes -= segment.tombstone_bytes;
         self.dead_bytes -= segment.dead_bytes;
         *segment = Segment { state: State::Freeing, generation: segment.generation, recycled: true, ..Segment::FREE };
     }
 
     /// The Free record of segment `index` (freeing) is durable and its head was just zeroed:
     /// it is retired, and on the `zeroing` list until the next commit.
-    pub(crate) fn retire(&mut self, index: u64) {
-        let segment = &mut self.segments[index as usize];
+    pub(crate) fn retire(&mut self, index: SegmentIndex) {
+        let segment = self.segment(index);
         assert_eq!(segment.state, State::Freeing);
         segment.state = State::Retired;
         self.retired.push(index);
@@ -194,14 +257,15 @@ impl Space {
     }
 
     /// Retired segments that nothing pins any more become free. Returns how many.
-    pub(crate) fn release_retired(&mut self, pinned: impl Fn(u64) -> bool) -> u64 {
+    pub(crate) fn release_retired(&mut self, pinned: impl Fn(SegmentIndex) -> bool) -> u64 {
         if self.retired.is_empty() {
             return 0;
         }
         let before = self.retired.len();
-        let (keep, release): (Vec<u64>, Vec<u64>) = self.retired.iter().partition(|&&index| pinned(index));
+        let (keep, release): (Vec<SegmentIndex>, Vec<SegmentIndex>) =
+            self.retired.iter().partition(|&&index| pinned(index));
         for index in release {
-            self.segments[index as usize].state = State::Free { punched: false };
+            self.segment(index).state = State::Free { punched: false };
             self.free.insert(index);
         }
         self.retired = keep;
@@ -213,7 +277,7 @@ impl Space {
         let from = self.segments.len() as u64;
         assert!(to_segments >= from);
         self.segments.resize(to_segments as usize, Segment::FREE);
-        self.free.extend(from..to_segments);
+        self.free.extend((from..to_segments).map(SegmentIndex));
     }
 
     /// Free segments.
@@ -223,62 +287,59 @@ impl Space {
 
     /// The `count` free segments the next advances will take, lowest first, with whether each
     /// was punched (needs its blocks back before reuse).
-    pub(crate) fn next_free(&self, count: u64) -> impl Iterator<Item = (u64, bool)> + '_ {
+    pub(crate) fn next_free(&self, count: u64) -> impl Iterator<Item = (SegmentIndex, bool)> + '_ {
         self.free.iter().take(count as usize).map(|&index| {
-            let punched = matches!(self.segments[index as usize].state, State::Free { punched: true });
+            let punched = matches!(self.segments[index.as_usize()].state, State::Free { punched: true });
             (index, punched)
         })
     }
 
     /// Segment `index` got its blocks back.
-    pub(crate) fn refilled(&mut self, index: u64) {
-        let segment = &mut self.segments[index as usize];
+    pub(crate) fn refilled(&mut self, index: SegmentIndex) {
+        let segment = self.segment(index);
         assert_eq!(segment.state, State::Free { punched: true });
         segment.state = State::Free { punched: false };
     }
 
     /// Free, unpunched segments beyond the first `keep`, highest first: what punching hands back.
     /// Segments whose zeroed head is not durable yet are never punched.
-    pub(crate) fn punchable(&self, keep: u64) -> Vec<u64> {
+    pub(crate) fn punchable(&self, keep: u64) -> Vec<SegmentIndex> {
         let unpunched = self.free.iter().filter(|&&index| {
-            self.segments[index as usize].state == State::Free { punched: false } && !self.zeroing.contains(&index)
+            self.segments[index.as_usize()].state == State::Free { punched: false } && !self.zeroing.contains(&index)
         });
-        let mut surplus: Vec<u64> = unpunched.copied().skip(keep as usize).collect();
+        let mut surplus: Vec<SegmentIndex> = unpunched.copied().skip(keep as usize).collect();
         surplus.reverse();
         surplus
     }
 
     /// Segment `index` (free) was punched.
-    pub(crate) fn punched(&mut self, index: u64) {
-        let segment = &mut self.segments[index as usize];
+    pub(crate) fn punched(&mut self, index: SegmentIndex) {
+        let segment = self.segment(index);
         assert_eq!(segment.state, State::Free { punched: false });
         segment.state = State::Free { punched: true };
     }
 
-    /// Live (or freeing) segments older than `generation` exist (a tombstone there may still
-    /// hide a put).
-    pub(crate) fn live_older_than(&self, generation: u64) -> bool {
-        self.segments
-            .iter()
-            .any(|segment| matches!(segment.state, State::Live | State::Freeing) && segment.generation < generation)
+    /// Every live segment with its entry, in log order.
+    pub(crate) fn live_segments(&self) -> Vec<(SegmentIndex, Segment)> {
+        let mut live: Vec<(SegmentIndex, Segment)> = (0..self.segments.len() as u64)
+            .map(SegmentIndex)
+            .map(|index| (index, self.segments[index.as_usize()]))
+            .filter(|(_, segment)| segment.state == State::Live)
+            .collect();
+        live.sort_by_key(|(_, segment)| segment.generation);
+        live
     }
 
-    /// Usage of every live segment, in log order.
+    /// Usage of every live segment, in log order (what `Db::segments` reports).
     pub(crate) fn usage(&self) -> Vec<SegmentUsage> {
-        let mut usage: Vec<SegmentUsage> = (0..self.segments.len() as u64)
-            .filter(|&index| self.segments[index as usize].state == State::Live)
-            .map(|index| {
-                let segment = self.segments[index as usize];
-                SegmentUsage {
-                    index,
-                    generation: segment.generation,
-                    live_bytes: segment.live_bytes,
-                    dead_bytes: segment.dead_bytes,
-                }
-            })
-            .collect();
-        usage.sort_by_key(|segment| segment.generation);
-        usage
+        let usage = |(index, segment): (SegmentIndex, Segment)| SegmentUsage {
+            index: index.0,
+            generation: segment.generation.0,
+            live_bytes: segment.live_bytes,
+            tombstone_bytes: segment.tombstone_bytes,
+            dead_bytes: segment.dead_bytes,
+        };
+        self.live_segments().into_iter().map(usage).collect()
     }
 
     /// Totals for stats.
@@ -286,6 +347,7 @@ impl Space {
         let count = |wanted: fn(&State) -> bool| self.segments.iter().filter(|s| wanted(&s.state)).count() as u64;
         SpaceCounters {
             live_bytes: self.live_bytes,
+            tombstone_bytes: self.tombstone_bytes,
             dead_bytes: self.dead_bytes,
             segments_live: count(|state| *state == State::Live),
             segments_free: self.free.len() as u64,
@@ -312,7 +374,7 @@ mod tests {
         let first = space.next_generation();
         let second = space.next_generation();
         assert!(second > first);
-        assert_eq!(first >> 32, 7);
+        assert_eq!(first.0 >> 32, 7);
         assert!(Space::new(4, 8).next_generation() > second);
     }
 
@@ -320,30 +382,32 @@ mod tests {
     fn accounting_follows_writes_deaths_and_retirement() {
         let mut space = Space::new(3, 1);
         let (index, _) = space.take_free();
-        assert_eq!(index, 0);
-        space.written(100, 64, true);
-        space.written(200, 48, false);
+        assert_eq!(index, SegmentIndex(0));
+        space.written(100, 64, RecordClass::Live);
+        space.written(200, 48, RecordClass::Dead);
         space.died(100, 64);
         assert_eq!((space.live_bytes, space.dead_bytes), (0, 112));
-        space.freeing(0);
+        space.freeing(SegmentIndex(0));
         assert_eq!((space.live_bytes, space.dead_bytes), (0, 0));
         assert_eq!(space.usage().len(), 0, "a freeing segment is not selected again");
-        space.retire(0);
-        assert_eq!(space.punchable(0), vec![2, 1], "free segments other than the freshly zeroed one");
+        space.retire(SegmentIndex(0));
+        let indexes = |list: &[u64]| list.iter().copied().map(SegmentIndex).collect::<Vec<_>>();
+        assert_eq!(space.punchable(0), indexes(&[2, 1]), "free segments other than the freshly zeroed one");
         assert_eq!(space.release_retired(|_| true), 0);
         assert_eq!(space.release_retired(|_| false), 1);
         assert_eq!(space.free_count(), 3);
-        assert_eq!(space.punchable(0), vec![2, 1], "its zeroed head is not durable yet");
+        assert_eq!(space.punchable(0), indexes(&[2, 1]), "its zeroed head is not durable yet");
         space.zeroing_durable();
-        assert_eq!(space.punchable(0), vec![2, 1, 0]);
+        assert_eq!(space.punchable(0), indexes(&[2, 1, 0]));
     }
 
     #[test]
     fn punching_keeps_the_lowest_free_segments() {
         let mut space = Space::new(6, 1);
-        assert_eq!(space.punchable(2), vec![5, 4, 3, 2]);
-        space.punched(5);
-        assert_eq!(space.punchable(2), vec![4, 3, 2]);
+        let indexes = |list: &[u64]| list.iter().copied().map(SegmentIndex).collect::<Vec<_>>();
+        assert_eq!(space.punchable(2), indexes(&[5, 4, 3, 2]));
+        space.punched(SegmentIndex(5));
+        assert_eq!(space.punchable(2), indexes(&[4, 3, 2]));
         assert_eq!(space.next_free(6).filter(|(_, punched)| *punched).count(), 1);
     }
 }

@@ -10,8 +10,25 @@
 //! The cleaner works while the space in use exceeds the target: `segments_live · 2 MiB >
 //! max_space_amplification · live_bytes` (and the log holds more than [`SEGMENTS_MIN`] segments).
 
-use super::{SegmentUsage, Space};
+use super::Space;
 use crate::layout::{SEGMENT_BYTES, SEGMENT_USABLE_BYTES};
+use crate::log::ids::{Generation, SegmentIndex};
+
+/// A segment chosen for cleaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Victim {
+    /// Which segment.
+    pub(crate) index: SegmentIndex,
+    /// Its generation (older than the boundary it was selected under).
+    pub(crate) generation: Generation,
+    /// Its live bytes when selected, needed tombstones included (what the copies will need).
+    pub(crate) live_bytes: u64,
+    /// The largest shadow of its tombstones, and whether they may still hide an older record
+    /// (another live segment at or below that shadow). Decided under the writer mutex at
+    /// selection, and stable: a segment started later has a newer generation than any shadow.
+    pub(crate) tombstone_shadow: Option<Generation>,
+    pub(crate) tombstones_needed: bool,
+}
 
 /// Utilization above which a segment is not worth cleaning.
 pub(crate) const UTILIZATION_MAX: f64 = 0.95;
@@ -53,22 +70,35 @@ pub(crate) fn over_target(space: &Space, max_space_amplification: f64) -> bool {
 
 /// The best segment to clean among live segments older than `boundary_generation` (whose
 /// records are all committed), or `None` when none is worth it.
-pub(crate) fn select(space: &Space, boundary_generation: u64) -> Option<SegmentUsage> {
-    let usage = space.usage();
-    let newest = usage.len();
+pub(crate) fn select(space: &Space, boundary_generation: Generation) -> Option<Victim> {
+    let live = space.live_segments();
+    let newest = live.len();
     let usable = SEGMENT_USABLE_BYTES as f64;
-    usage
-        .iter()
+    live.iter()
         .enumerate()
-        .filter(|(_, segment)| segment.generation < boundary_generation)
-        .filter_map(|(rank, segment)| {
-            let utilization = (segment.live_bytes as f64 / usable).min(1.0);
+        .filter(|(_, (_, segment))| segment.generation < boundary_generation)
+        .filter_map(|(rank, &(index, segment))| {
+            // The oldest other live segment: its generation decides whether tombstones still hide
+            // anything (`Space::tombstones_needed`, in O(1) here since `live` is in log order).
+            let oldest_other = live.get(usize::from(rank == 0)).map(|(_, other)| other.generation);
+            let tombstones_needed =
+                segment.tombstone_shadow.is_some_and(|shadow| oldest_other.is_some_and(|oldest| oldest <= shadow));
+            debug_assert_eq!(tombstones_needed, space.tombstones_needed(index));
+            let kept_bytes = segment.live_bytes + if tombstones_needed { segment.tombstone_bytes } else { 0 };
+            let utilization = (kept_bytes as f64 / usable).min(1.0);
             let age = (newest - rank) as f64;
-            (utilization <= UTILIZATION_MAX).then_some((score(utilization, age), rank, *segment))
+            let victim = Victim {
+                index,
+                generation: segment.generation,
+                live_bytes: kept_bytes,
+                tombstone_shadow: segment.tombstone_shadow,
+                tombstones_needed,
+            };
+            (utilization <= UTILIZATION_MAX).then_some((score(utilization, age), rank, victim))
         })
         // Highest score; on a tie the oldest (lowest rank), so the choice is deterministic.
         .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
-        .map(|(_, _, segment)| segment)
+        .map(|(_, _, victim)| victim)
 }
 
 fn score(utilization: f64, age: f64) -> f64 {
@@ -92,14 +122,14 @@ mod tests {
         for _ in 0..3 {
             let (index, generation) = space.take_free();
             generations.push(generation);
-            let start = index * SEGMENT_BYTES + 4096;
-            space.written(start, 1 << 20, true);
-            space.written(start + (1 << 20), 64, false);
+            let start = index.file_offset() + 4096;
+            space.written(start, 1 << 20, crate::space::RecordClass::Live);
+            space.written(start + (1 << 20), 64, crate::space::RecordClass::Dead);
         }
         // Segment 0 almost full of live data; segment 1 half dead.
-        space.written(4096 + (1 << 20) + 64, 900_000, true);
+        space.written(4096 + (1 << 20) + 64, 900_000, crate::space::RecordClass::Live);
         space.died(SEGMENT_BYTES + 4096, 1 << 19);
-        assert_eq!(select(&space, generations[2]).map(|segment| segment.index), Some(1));
+        assert_eq!(select(&space, generations[2]).map(|victim| victim.index), Some(SegmentIndex(1)));
         assert_eq!(select(&space, generations[0]), None);
     }
 }

@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
+use crate::log::ids::SegmentIndex;
 use crate::sync::{seq_cst_point, spin_wait, AtomicU64};
 
 /// Reader counters, each on its own cache lines (two under the model checker, which explores
@@ -102,25 +103,25 @@ impl Drop for ReadSection<'_> {
 /// Zero-copy values alive per segment. See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct SegmentPins {
-    counts: Mutex<HashMap<u64, u64>>,
+    counts: Mutex<HashMap<SegmentIndex, u64>>,
 }
 
 /// Keeps one segment from reuse while alive (owned by a zero-copy value).
 #[derive(Debug)]
 pub(crate) struct SegmentPin {
     pins: Arc<SegmentPins>,
-    segment: u64,
+    segment: SegmentIndex,
 }
 
 impl SegmentPins {
     /// Pins `segment`. Call inside a read section.
-    pub(crate) fn pin(self: &Arc<Self>, segment: u64) -> SegmentPin {
+    pub(crate) fn pin(self: &Arc<Self>, segment: SegmentIndex) -> SegmentPin {
         *self.lock().entry(segment).or_insert(0) += 1;
         SegmentPin { pins: Arc::clone(self), segment }
     }
 
     /// Whether a zero-copy value still holds bytes of `segment`.
-    pub(crate) fn is_pinned(&self, segment: u64) -> bool {
+    pub(crate) fn is_pinned(&self, segment: SegmentIndex) -> bool {
         self.lock().get(&segment).is_some_and(|&count| count > 0)
     }
 
@@ -129,7 +130,7 @@ impl SegmentPins {
         self.lock().values().sum()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SegmentIndex, u64>> {
         self.counts.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 }
@@ -179,13 +180,14 @@ mod tests {
     #[test]
     fn pins_count_per_segment() {
         let pins = Arc::new(SegmentPins::default());
-        let first = pins.pin(3);
-        let second = pins.pin(3);
-        assert!(pins.is_pinned(3) && !pins.is_pinned(4));
+        let (three, four) = (SegmentIndex(3), SegmentIndex(4));
+        let first = pins.pin(three);
+        let second = pins.pin(three);
+        assert!(pins.is_pinned(three) && !pins.is_pinned(four));
         drop(first);
-        assert!(pins.is_pinned(3));
+        assert!(pins.is_pinned(three));
         drop(second);
-        assert!(!pins.is_pinned(3));
+        assert!(!pins.is_pinned(three));
         assert_eq!(pins.total(), 0);
     }
 }

@@ -52,3 +52,9 @@ pub fn versioned_value(key: u64, version: u64, len: usize) -> Vec<u8> {
     let seed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ version;
     (0..len).map(|i| (seed >> (i % 8 * 8)) as u8 ^ i as u8).collect()
 }
+
+/// Bytes the filesystem allocated to the file (`st_blocks` × 512): what punching gives back.
+pub fn allocated_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).expect("store file").blocks() * 512
+}
