@@ -18,14 +18,22 @@
 pub(crate) mod bugs;
 mod campaign;
 mod explore;
+mod guided;
+mod mapping;
 mod oracle;
 mod persistence;
 mod rng;
+mod toolkit;
+mod workload;
 
 #[cfg(feature = "planted-bugs")]
 pub use bugs::{PlantedBug, PlantedBugs};
 pub use campaign::{run_seed, run_workload, CampaignConfig, SeedReport, Violation};
 pub use explore::{draw, Strategy};
+pub use guided::{explore, Exploration, GuidedStrategy, Visit};
+pub use mapping::{check_mapping, Crash, SimMapping};
 pub use oracle::{Op, Oracle, State};
 pub use persistence::{CrashModel, Fate, Persistence};
 pub use rng::Rng;
+pub use toolkit::{all_models, CheckConfig, CheckReport, ImageId, ImageViolation, REPLAY_VARIABLE};
+pub use workload::{check, exact_state, read_state, Expected, Session};
