@@ -49,7 +49,10 @@ impl Session<'_> {
 
     /// One acknowledged commit: runs `writes` on the store, then `sync`s; from then on its
     /// effect must survive every crash. While it runs, a crash may leave the state before or
-    /// after it, nothing else.
+    /// after it, nothing else, so `writes` must be atomic for daxkv: one `put`, `delete` or
+    /// batch, or any number of writes under [`Durability::Deferred`](crate::Durability) (made
+    /// durable together by the sync). Two writes under `Immediate` are two commits, and a
+    /// crash between them is reported.
     pub fn commit<T>(&mut self, writes: impl FnOnce(&Db<MemoryMedium>) -> Result<T, Error>) -> Result<T, Error> {
         let number = self.states.len() as u64;
         self.db.medium().mark(Event::Begin { commit: number });
