@@ -3,7 +3,7 @@
 //! invariant or the oracle's exact-state check.
 
 use daxkv::media::MemoryMedium;
-use daxkv::sim::{check, exact_state, CheckConfig, Exploration, Expected, Session, Strategy};
+use daxkv::sim::{check, exact_state, CheckConfig, Expected, Exploration, Session, Strategy};
 use daxkv::{Db, Durability, Error, Options, WriteBatch};
 
 const REPLAY: &str = "cargo test --features sim --test sim_user_api";
@@ -118,10 +118,8 @@ fn assert_clean_panics_with_the_replay_line() {
 
 #[test]
 fn the_sampled_strategy_is_still_available() {
-    let config = CheckConfig::new()
-        .seeds(1..2)
-        .exploration(Exploration::Sampled(Strategy::default()))
-        .replay_command(REPLAY);
+    let config =
+        CheckConfig::new().seeds(1..2).exploration(Exploration::Sampled(Strategy::default())).replay_command(REPLAY);
     check(&config, batched_transfers, money_is_conserved).assert_clean();
     assert!(!check(&config, split_transfer, money_is_conserved).is_clean());
 }
