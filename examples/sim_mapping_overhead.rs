@@ -31,7 +31,9 @@ fn offset(index: u64, size: u64) -> u64 {
 }
 
 fn main() {
-    println!("| store | Vec<u8> ns/store | SimMapping recording ns/store | ratio | SimMapping unrecorded ns/store | ratio |");
+    println!(
+        "| store | Vec<u8> ns/store | SimMapping recording ns/store | ratio | SimMapping unrecorded ns/store | ratio |"
+    );
     println!("|---|---|---|---|---|---|");
     for size in [8u64, 64] {
         let data = vec![0xA5u8; size as usize];

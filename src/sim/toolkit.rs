@@ -86,6 +86,11 @@ pub struct CheckConfig {
     pub recovery_options: Options,
     /// daxkv workloads: capacity of the simulated file (default 64 MiB).
     pub capacity_bytes: u64,
+    /// daxkv workloads: one image in this many (at each crash point: images 0, N, 2N, ...) is
+    /// also recovered a second time, from the durable state the first recovery left, and must
+    /// give the same state and pass the invariant again (recovery is idempotent). 0: never.
+    /// Default 8.
+    pub idempotence_every: u64,
 }
 
 impl Default for CheckConfig {
@@ -108,6 +113,7 @@ impl CheckConfig {
             options: Options::default(),
             recovery_options: Options::default(),
             capacity_bytes: 64 << 20,
+            idempotence_every: 8,
         }
     }
 
@@ -169,6 +175,12 @@ impl CheckConfig {
     /// daxkv workloads: the options recovery opens each image with.
     pub fn recovery_options(mut self, options: Options) -> Self {
         self.recovery_options = options;
+        self
+    }
+
+    /// daxkv workloads: check idempotence on one image in `every` (0: never).
+    pub fn idempotence_every(mut self, every: u64) -> Self {
+        self.idempotence_every = every;
         self
     }
 
@@ -291,6 +303,8 @@ impl Marks {
 
 /// The image of a crash: the persistence model, its in-flight units and their fates.
 pub(crate) struct CrashImage<'a> {
+    /// The image's number at its crash point.
+    pub index: u64,
     pub model: &'a Persistence,
     pub units: &'a [u64],
     pub fates: &'a [Fate],
@@ -306,6 +320,11 @@ impl CrashImage<'_> {
     /// Writes the image into `buffer` (exactly `len` bytes).
     pub fn fill(&self, buffer: &mut [u8]) {
         self.model.image_into(self.units, self.fates, buffer)
+    }
+
+    /// The image's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.model.image(self.units, self.fates)
     }
 }
 
@@ -398,7 +417,7 @@ impl Sweep<'_> {
                 return Visit::default(); // sampled images do not depend on earlier verdicts
             }
             report.images += 1;
-            let image = CrashImage { model, units: &units, fates, marks };
+            let image = CrashImage { index, model, units: &units, fates, marks };
             let (verdict, reads) = check(&image);
             let counts = target.is_none_or(|target| index == target);
             if let (Err(reason), true) = (verdict, counts) {

@@ -7,9 +7,13 @@
 //! [sweep](super::toolkit) recovers every crash image with `Db::open_medium` and asks the
 //! invariant about the recovered store, with the [`Expected`] states of that crash point. The
 //! default invariant, [`exact_state`], is the oracle's: exactly the last acknowledged state, or
-//! exactly the state of the commit in flight.
+//! exactly the state of the commit in flight. One image in
+//! [`idempotence_every`](CheckConfig::idempotence_every) is recovered a second time from the
+//! durable state the first recovery left (its own writes replayed through the model), and must
+//! give the same state.
 
 use super::oracle::{describe, State};
+use super::persistence::Persistence;
 use super::rng::Rng;
 use super::toolkit::{catching, sweep, CheckConfig, CheckReport, CrashImage};
 use crate::db::Db;
@@ -169,13 +173,14 @@ where
                 acknowledged: image.marks.acknowledged.map_or(0, |commit| commit + 1),
             };
             let mut reads = Vec::new();
+            let twice = config.idempotence_every > 0 && image.index % config.idempotence_every == 0;
             let verdict = catching(|| {
                 let medium = MemoryMedium::build(
                     image.len() as u64,
                     model.flush_model(),
                     config.capacity_bytes,
                     [0; 16],
-                    false,
+                    twice,
                     |buffer| image.fill(buffer),
                 )
                 .map_err(|error| error.to_string())?;
@@ -184,6 +189,33 @@ where
                     .map_err(|error| format!("recovery failed: {error}"))?;
                 let verdict = invariant(&db, &expected);
                 reads = db.medium().take_reads();
+                if verdict.is_err() || !twice {
+                    db.abandon();
+                    return verdict;
+                }
+                // Idempotence: recover again from the durable state the first recovery left.
+                let first = read_state(&db)?;
+                let mut left = Persistence::new(model, image.bytes());
+                for event in db.medium().take_trace() {
+                    left.apply(&event);
+                }
+                db.abandon();
+                let medium = MemoryMedium::from_image(
+                    &left.durable(),
+                    model.flush_model(),
+                    config.capacity_bytes,
+                    [0; 16],
+                    false,
+                )
+                .map_err(|error| error.to_string())?;
+                let db = Db::open_medium(medium, recovery_options.clone())
+                    .map_err(|error| format!("second recovery failed: {error}"))?;
+                let again = read_state(&db)?;
+                let verdict = if again != first {
+                    Err(format!("recovery is not idempotent: {}", describe(&again, &first)))
+                } else {
+                    invariant(&db, &expected).map_err(|reason| format!("after a second recovery: {reason}"))
+                };
                 db.abandon();
                 verdict
             });
