@@ -192,8 +192,8 @@ impl<'a, F: FnMut(usize, &[Fate]) -> Visit> Branches<'a, F> {
         self.stopped || self.visited >= self.strategy.max_images
     }
 
-    /// Checks the image where the relevant units in `persisted` persist (with `fates` for the
-    /// ones given explicitly) and every other unit is lost; learns from its reads.
+    /// Checks the image `fates` (unless already seen or over budget) and learns from its
+    /// reads: every in-flight unit they touch becomes relevant.
     fn visit(&mut self, fates: Vec<Fate>) {
         if self.full() || !self.seen.insert(fates.clone()) {
             return;

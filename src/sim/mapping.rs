@@ -59,6 +59,7 @@ impl SimMapping {
         self.bytes.is_empty()
     }
 
+    #[inline]
     fn range(&self, offset: u64, len: usize) -> std::ops::Range<usize> {
         let start = usize::try_from(offset).expect("offset fits usize");
         let end = start.checked_add(len).filter(|&end| end <= self.bytes.len());
@@ -68,6 +69,7 @@ impl SimMapping {
 
     /// Stores `data` at `offset` (a `memcpy` into the mapping). Visible at once; durable only
     /// as the crash model allows.
+    #[inline]
     pub fn write(&mut self, offset: u64, data: &[u8]) {
         let range = self.range(offset, data.len());
         self.bytes[range].copy_from_slice(data);
@@ -79,12 +81,14 @@ impl SimMapping {
     }
 
     /// One aligned 8-byte store (little-endian): never torn. Panics when `offset` is unaligned.
+    #[inline]
     pub fn store_u64(&mut self, offset: u64, value: u64) {
         assert_eq!(offset % 8, 0, "store_u64 at an unaligned offset {offset}");
         self.write(offset, &value.to_le_bytes());
     }
 
     /// Reads `buffer.len()` bytes at `offset`.
+    #[inline]
     pub fn read(&self, offset: u64, buffer: &mut [u8]) {
         let range = self.range(offset, buffer.len());
         self.note_read(offset, buffer.len() as u64);
@@ -92,6 +96,7 @@ impl SimMapping {
     }
 
     /// The aligned 8-byte word at `offset` (little-endian).
+    #[inline]
     pub fn load_u64(&self, offset: u64) -> u64 {
         let mut word = [0u8; 8];
         self.read(offset, &mut word);
@@ -154,6 +159,7 @@ impl SimMapping {
         self.reads.as_ref().map(|reads| std::mem::take(&mut *reads.borrow_mut())).unwrap_or_default()
     }
 
+    #[inline]
     fn note_read(&self, offset: u64, len: u64) {
         if let Some(reads) = &self.reads {
             if len > 0 {
