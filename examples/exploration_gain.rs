@@ -17,10 +17,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use daxkv::sim::{
-    check, check_mapping, exact_state, CheckConfig, CheckReport, CrashModel, Exploration, GuidedStrategy, PlantedBug,
-    Rng, Session, Strategy,
+    check_mapping, check_with_hooks, exact_state, CheckConfig, CheckReport, CrashModel, Exploration, GuidedStrategy,
+    PlantedBug, PlantedBugs, Rng, Session, Strategy,
 };
-use daxkv::{Durability, Error, Options};
+use daxkv::{Durability, Error, Options, ProtocolHooks};
 use ring::{judge, run, schedule, Protocol, MAPPING_BYTES};
 
 const SEEDS_MAX: u64 = 10;
@@ -31,7 +31,7 @@ const GROUPS: u64 = 16;
 /// A campaign-like workload: groups of 1-4 writes committed together (Deferred + sync), over
 /// 24 keys with mixed value sizes; or, when `cleaning`, large values over 4 keys with a
 /// compaction after every third commit.
-fn workload(session: &mut Session<'_>, cleaning: bool) -> Result<(), Error> {
+fn workload<H: ProtocolHooks>(session: &mut Session<'_, H>, cleaning: bool) -> Result<(), Error> {
     for group in 0..GROUPS {
         let writes = 1 + session.rng().below(4);
         let ops: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..writes)
@@ -89,8 +89,9 @@ impl Target {
                     .model(model)
                     .seeds(seed..seed + 1)
                     .exploration(exploration.clone())
-                    .options(Options::default().durability(Durability::Deferred).planted_bug(bug));
-                check(&config, |session| workload(session, cleaning), exact_state)
+                    .options(Options::default().durability(Durability::Deferred));
+                let hooks = || PlantedBugs::new(bug);
+                check_with_hooks(&config, hooks, |session| workload(session, cleaning), exact_state)
             }
             Target::Ring(protocol, model) => {
                 let config = CheckConfig::new().model(model).seeds(seed..seed + 1).exploration(exploration.clone());

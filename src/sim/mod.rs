@@ -48,4 +48,4 @@ pub use oracle::{Op, Oracle, State};
 pub use persistence::{CrashModel, Fate, Persistence};
 pub use rng::Rng;
 pub use toolkit::{all_models, CheckConfig, CheckReport, ImageId, ImageViolation, REPLAY_VARIABLE};
-pub use workload::{check, exact_state, read_state, Expected, Session};
+pub use workload::{check, check_with_hooks, exact_state, read_state, Expected, Session};

@@ -17,22 +17,23 @@ use super::persistence::Persistence;
 use super::rng::Rng;
 use super::toolkit::{catching, sweep, CheckConfig, CheckReport, CrashImage};
 use crate::db::Db;
+use crate::engine::hooks::{NoHooks, ProtocolHooks};
 use crate::error::Error;
 use crate::media::{Event, MemoryMedium};
 use crate::options::Options;
 
 /// What a workload drives: the store, a seeded generator, and commit markers.
-pub struct Session<'a> {
-    db: &'a Db<MemoryMedium>,
+pub struct Session<'a, H: ProtocolHooks = NoHooks> {
+    db: &'a Db<MemoryMedium, H>,
     rng: Rng,
     seed: u64,
     states: Vec<State>,
 }
 
-impl Session<'_> {
+impl<H: ProtocolHooks> Session<'_, H> {
     /// The store. Read and compact through it freely; change it only inside [`Session::commit`]
     /// (a change outside a commit would be neither acknowledged nor expected).
-    pub fn db(&self) -> &Db<MemoryMedium> {
+    pub fn db(&self) -> &Db<MemoryMedium, H> {
         self.db
     }
 
@@ -57,7 +58,7 @@ impl Session<'_> {
     /// batch, or any number of writes under [`Durability::Deferred`](crate::Durability) (made
     /// durable together by the sync). Two writes under `Immediate` are two commits, and a
     /// crash between them is reported.
-    pub fn commit<T>(&mut self, writes: impl FnOnce(&Db<MemoryMedium>) -> Result<T, Error>) -> Result<T, Error> {
+    pub fn commit<T>(&mut self, writes: impl FnOnce(&Db<MemoryMedium, H>) -> Result<T, Error>) -> Result<T, Error> {
         let number = self.states.len() as u64;
         self.db.medium().mark(Event::Begin { commit: number });
         let value = writes(self.db)?;
@@ -114,7 +115,7 @@ pub fn exact_state(db: &Db<MemoryMedium>, expected: &Expected<'_>) -> Result<(),
 }
 
 /// Every key and value of `db`.
-pub fn read_state(db: &Db<MemoryMedium>) -> Result<State, String> {
+pub fn read_state<H: ProtocolHooks>(db: &Db<MemoryMedium, H>) -> Result<State, String> {
     db.iter()
         .map(|item| {
             item.map(|(key, value)| (key.to_vec(), value.to_vec()))
@@ -142,6 +143,19 @@ where
     W: Fn(&mut Session<'_>) -> Result<(), Error>,
     I: Fn(&Db<MemoryMedium>, &Expected<'_>) -> Result<(), String>,
 {
+    check_with_hooks(config, || NoHooks, workload, invariant)
+}
+
+/// [`check`], with the workload's store opened with `hooks()` at the protocol seam
+/// ([`ProtocolHooks`]): e.g. `daxkv::sim::PlantedBugs` (feature `planted-bugs`), to
+/// see the check fail, or a protocol variant of your own. Recovery opens each image without
+/// hooks: the protocol under test is the workload's.
+pub fn check_with_hooks<H, W, I>(config: &CheckConfig, hooks: impl Fn() -> H, workload: W, invariant: I) -> CheckReport
+where
+    H: ProtocolHooks,
+    W: Fn(&mut Session<'_, H>) -> Result<(), Error>,
+    I: Fn(&Db<MemoryMedium>, &Expected<'_>) -> Result<(), String>,
+{
     let mut report = CheckReport::default();
     for (model, seed) in config.runs() {
         let fixed = |options: &Options| {
@@ -149,7 +163,7 @@ where
         };
         let (workload_options, recovery_options) = (fixed(&config.options), fixed(&config.recovery_options));
         let medium = MemoryMedium::new(model.flush_model(), config.capacity_bytes, uuid(seed), true);
-        let recorded = Db::open_medium(medium, workload_options).and_then(|db| {
+        let recorded = Db::open_with_hooks(medium, workload_options, hooks()).and_then(|db| {
             let mut session = Session { db: &db, rng: Rng::new(seed), seed, states: Vec::new() };
             let result = workload(&mut session);
             let states = std::mem::take(&mut session.states);
