@@ -10,7 +10,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-for target in dirty_index open_image crash_ops; do
+for target in dirty_index open_image crash_ops ring_buffer; do
   mkdir -p "$work/$target"
   cp corpus/"$target"/* "$work/$target"/
   echo "fuzz: $target, $runs runs"

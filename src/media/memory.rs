@@ -58,6 +58,8 @@ pub struct MemoryMedium {
     model: FlushModel,
     uuid: [u8; 16],
     trace: Option<Mutex<Vec<Event>>>,
+    /// Byte ranges read, when read tracking is on (the simulator's read-guided exploration).
+    reads: Option<Mutex<Vec<Run>>>,
     counters: FlushCounters,
 }
 
@@ -75,6 +77,7 @@ impl MemoryMedium {
             model,
             uuid,
             trace: record.then(|| Mutex::new(Vec::new())),
+            reads: None,
             counters: FlushCounters::default(),
         }
     }
@@ -122,6 +125,30 @@ impl MemoryMedium {
             .unwrap_or_default()
     }
 
+    /// Turns read tracking on: every range read (`read_at`, mapped reads, values) is kept until
+    /// [`MemoryMedium::take_reads`]. The simulator's read-guided exploration uses it to learn
+    /// which bytes recovery looked at.
+    pub fn track_reads(mut self) -> MemoryMedium {
+        self.reads = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    /// Takes the ranges read since the last call (empty when read tracking is off).
+    pub fn take_reads(&self) -> Vec<Run> {
+        self.reads
+            .as_ref()
+            .map(|reads| std::mem::take(&mut *reads.lock().unwrap_or_else(|p| p.into_inner())))
+            .unwrap_or_default()
+    }
+
+    fn note_read(&self, offset: u64, len: u64) {
+        if let Some(reads) = &self.reads {
+            if len > 0 {
+                reads.lock().unwrap_or_else(|poison| poison.into_inner()).push(Run { offset, len });
+            }
+        }
+    }
+
     /// The file's current (visible) bytes.
     pub fn visible_image(&self) -> Vec<u8> {
         // SAFETY: read while no writer runs: callers snapshot a quiescent store.
@@ -160,6 +187,7 @@ impl Medium for MemoryMedium {
             return Ok(0);
         }
         let len = (end - offset) as usize;
+        self.note_read(offset, len as u64);
         // SAFETY: before mapping, nothing writes the memory (open runs single-threaded).
         buf[..len].copy_from_slice(unsafe { self.memory.slice(offset as usize, len) });
         Ok(len)
@@ -187,6 +215,7 @@ impl Medium for MemoryMedium {
 
     unsafe fn bytes(&self, offset: u64, len: usize) -> &[u8] {
         assert!(offset + len as u64 <= self.mapped_bytes(), "read past the mapping");
+        self.note_read(offset, len as u64);
         // SAFETY: forwarded contract: no concurrent writer of the range.
         unsafe { self.memory.slice(offset as usize, len) }
     }

@@ -68,7 +68,8 @@ impl CrashModel {
         }
     }
 
-    fn unit_bytes(&self) -> u64 {
+    /// Bytes of one unit of this model (a line, a page or a folio; eADR: a line, unused).
+    pub fn unit_bytes(&self) -> u64 {
         match self {
             CrashModel::Adr | CrashModel::Eadr => 64,
             CrashModel::PageCache { folio_bytes, .. } => *folio_bytes,
@@ -268,6 +269,20 @@ impl Persistence {
                 total
             })
             .collect()
+    }
+
+    /// The byte ranges of the stores pending on `unit`, in program order (for eADR: of the
+    /// whole store sequence). Read-guided exploration matches them against what recovery read.
+    pub fn pending_ranges(&self, unit: u64) -> Vec<crate::media::Run> {
+        self.pieces(unit)
+            .iter()
+            .map(|piece| crate::media::Run { offset: piece.offset, len: piece.data.len() as u64 })
+            .collect()
+    }
+
+    /// The crash model.
+    pub fn model(&self) -> CrashModel {
+        self.model
     }
 
     /// Sectors of a unit (for `Fate::Sectors`); 0 when the model does not tear sectors.
