@@ -322,7 +322,8 @@ fn violation(
     Violation { seed, crash_point, event, image, reason, replay }
 }
 
-fn summarize(fates: &[Fate]) -> String {
+/// The fates of an image, summarised.
+pub(super) fn summarize(fates: &[Fate]) -> String {
     let count = |wanted: fn(&Fate) -> bool| fates.iter().filter(|fate| wanted(fate)).count();
     format!(
         "{} units: {} lost, {} persisted, {} word prefixes, {} torn sectors",
@@ -438,7 +439,8 @@ fn record_workload(
     Ok(Recorded { trace, commits, stats })
 }
 
-fn uuid(seed: u64) -> [u8; 16] {
+/// The seeded uuid of a workload store.
+pub(super) fn uuid(seed: u64) -> [u8; 16] {
     let mut rng = Rng::new(seed ^ 0xDA7A);
     let mut uuid = [0u8; 16];
     uuid[..8].copy_from_slice(&rng.next_u64().to_le_bytes());

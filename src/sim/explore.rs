@@ -102,7 +102,8 @@ pub fn draw(model: &Persistence, units: &[u64], strategy: &Strategy, rng: &mut R
     ordered
 }
 
-fn random_fate(model: &Persistence, unit: u64, rng: &mut Rng) -> Fate {
+/// A random fate for `unit`: lost, persisted, a word prefix, or (where the model tears sectors) some sectors.
+pub(super) fn random_fate(model: &Persistence, unit: u64, rng: &mut Rng) -> Fate {
     match rng.below(4) {
         0 => Fate::Lost,
         1 => Fate::Persisted,

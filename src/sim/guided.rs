@@ -29,7 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::explore::{draw, Strategy};
+use super::explore::{draw, random_fate, Strategy};
 use super::persistence::{CrashModel, Fate, Persistence};
 use super::rng::Rng;
 use crate::media::Run;
@@ -358,18 +358,6 @@ impl<'a, F: FnMut(usize, &[Fate]) -> Visit> Cuts<'a, F> {
                 self.visit(cut);
             }
         }
-    }
-}
-
-fn random_fate(model: &Persistence, unit: u64, rng: &mut Rng) -> Fate {
-    match rng.below(4) {
-        0 => Fate::Lost,
-        1 => Fate::Persisted,
-        2 => Fate::Prefix(rng.below(model.atoms(unit) + 1)),
-        _ => match model.sectors() {
-            0 => Fate::Prefix(rng.below(model.atoms(unit) + 1)),
-            sectors => Fate::Sectors(rng.next_u64() & (u64::MAX >> (64 - sectors))),
-        },
     }
 }
 

@@ -17,6 +17,7 @@
 use std::fmt;
 use std::ops::Range;
 
+use super::campaign::summarize;
 use super::guided::{explore, Exploration, Visit};
 use super::persistence::{CrashModel, Fate, Persistence};
 use super::rng::Rng;
@@ -436,19 +437,6 @@ impl Sweep<'_> {
         });
         self.model.settle();
     }
-}
-
-/// The fates of an image, summarised.
-pub(crate) fn summarize(fates: &[Fate]) -> String {
-    let count = |wanted: fn(&Fate) -> bool| fates.iter().filter(|fate| wanted(fate)).count();
-    format!(
-        "{} units: {} lost, {} persisted, {} word prefixes, {} torn sectors",
-        fates.len(),
-        count(|f| *f == Fate::Lost),
-        count(|f| *f == Fate::Persisted),
-        count(|f| matches!(f, Fate::Prefix(_))),
-        count(|f| matches!(f, Fate::Sectors(_)))
-    )
 }
 
 /// Runs `body`, turning a panic into an error message (a user's recovery may panic on a bad

@@ -12,6 +12,7 @@
 //! durable state the first recovery left (its own writes replayed through the model), and must
 //! give the same state.
 
+use super::campaign::uuid;
 use super::oracle::{describe, State};
 use super::persistence::Persistence;
 use super::rng::Rng;
@@ -237,12 +238,4 @@ where
         });
     }
     report
-}
-
-fn uuid(seed: u64) -> [u8; 16] {
-    let mut rng = Rng::new(seed ^ 0xDA7A);
-    let mut uuid = [0u8; 16];
-    uuid[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
-    uuid[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
-    uuid
 }
