@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 #[path = "../benches/common/floor.rs"]
+#[allow(dead_code, reason = "this example uses the msync and fdatasync floors")]
 mod floor;
 use daxkv::{Db, MsyncShape, Options};
 use floor::{FdatasyncFloor, MsyncFloor};

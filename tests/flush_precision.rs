@@ -36,7 +36,7 @@ fn scattered(model: FlushModel, unit: u64) {
                 assert_eq!(after.line_flushes_total - stats.line_flushes_total, expected / 64);
                 assert_eq!(after.fences_total - stats.fences_total, 1, "one fence per commit");
             }
-            FlushModel::None => unreachable!(),
+            FlushModel::Fence | FlushModel::None => unreachable!(),
         }
     }
 }
