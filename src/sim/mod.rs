@@ -24,7 +24,9 @@ mod rng;
 
 #[cfg(feature = "planted-bugs")]
 pub use bugs::{PlantedBug, PlantedBugs};
-pub use campaign::{run_seed, run_workload, CampaignConfig, SeedReport, Violation};
+pub use campaign::{
+    flush_model_name, parse_flush_model, run_seed, run_workload, CampaignConfig, SeedReport, Violation,
+};
 pub use explore::{draw, Strategy};
 pub use oracle::{Op, Oracle, State};
 pub use persistence::{CrashModel, Fate, Persistence};
