@@ -3,9 +3,11 @@
 //! SFENCE. Also two threads, a batch of 16, and commits per second of the fence-only (eADR)
 //! model against `CacheLine`, all in one run.
 //!
-//! `cargo run --release --example dax_commit_latency [-- <dir> <puts per repetition> <repetitions>]`
-//! (default: /dev/shm, 20000, 5). On /dev/shm the CacheLine path is a model of fsdax +
-//! `MAP_SYNC` (forced with `Options::flush`), never durable.
+//! `cargo run --release --example dax_commit_latency [-- <dir> <puts per repetition> <repetitions> [on|off]]`
+//! (default: /dev/shm, 20000, 5, background cleaning on, as `Options::default()`). On /dev/shm
+//! the CacheLine path is a model of fsdax + `MAP_SYNC` (forced with `Options::flush`), never
+//! durable. With cleaning off the log only grows, and file growth (fallocate + populate of 2 MiB
+//! segments) lands inside the measured puts.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -62,7 +64,8 @@ fn format_summary(values: Vec<f64>, decimals: usize) -> String {
 fn open(dir: &Path, name: &str, model: FlushModel) -> Result<Db, daxkv::Error> {
     let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
-    let db = Db::open(&path, Options::default().flush(model).background_cleaning(false))?;
+    let cleaning = std::env::args().nth(4).is_none_or(|switch| switch != "off");
+    let db = Db::open(&path, Options::default().flush(model).background_cleaning(cleaning))?;
     for i in 0..KEYS {
         db.put(&key(i), &[0x5A; VALUE_BYTES])?;
     }

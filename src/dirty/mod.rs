@@ -220,7 +220,7 @@ impl DirtyIndex {
         let (mut pte, mut pmd) = (0, 0);
         self.for_each_present(|table_index, table, index| {
             if let Some(node) = table.slots[index].get(&guard) {
-                let outcome = node.tag();
+                let outcome = if node.has_dirty() { node.tag() } else { node::TagOutcome::default() };
                 pte += outcome.pte_entries_tagged;
                 pmd += outcome.pmd_entries_tagged;
                 buffers.tagged.push((table_index * SLOTS_PER_TABLE + index) as u64);

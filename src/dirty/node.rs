@@ -217,6 +217,12 @@ impl PmdNode {
         }
     }
 
+    /// Whether a DIRTY tag may be set (two loads; a mark racing with this call stays DIRTY for
+    /// the next tag, as any mark after a tag does).
+    pub(super) fn has_dirty(&self) -> bool {
+        self.pmd.load(Ordering::SeqCst) & DIRTY != 0 || self.dirty_words.load(Ordering::SeqCst) != 0
+    }
+
     /// No tag of any kind is set: the PMD tags and the two summary words, three loads. A line
     /// mask is never left set without its page bit once its mark has returned, nor a page bit
     /// without its summary bit (module docs), so neither needs a look.
