@@ -75,11 +75,7 @@ impl FileMedium {
         let region = Arc::new(Region::reserve(config.max_file_bytes)?);
         let map_sync = config.try_map_sync && probe_map_sync(&file)?;
         let persistence_domain = super::domain::of_device(file.metadata()?.dev());
-        let model = config.flush.unwrap_or(match (map_sync, persistence_domain) {
-            (true, PersistenceDomain::CpuCache) => FlushModel::Fence,
-            (true, _) => FlushModel::CacheLine,
-            (false, _) => FlushModel::Msync,
-        });
+        let model = config.flush.unwrap_or(default_flush_model(map_sync, persistence_domain));
         Ok(FileMedium {
             file,
             region,
@@ -400,6 +396,16 @@ fn lock_exclusive(file: &File) -> Result<(), Error> {
     }
 }
 
+/// The flush model a file gets unless one is forced: only ordering on an eADR region, line
+/// flushes on another DAX mapping, msync on the page cache.
+fn default_flush_model(map_sync: bool, domain: PersistenceDomain) -> FlushModel {
+    match (map_sync, domain) {
+        (true, PersistenceDomain::CpuCache) => FlushModel::Fence,
+        (true, PersistenceDomain::MemoryController | PersistenceDomain::Unknown) => FlushModel::CacheLine,
+        (false, _) => FlushModel::Msync,
+    }
+}
+
 /// Whether this file accepts a `MAP_SYNC` mapping, tried on its first page in a throw-away
 /// region. DAX support is a property of the filesystem. An empty (new) file is given its first
 /// segment for the probe; a non-empty file shorter than a page is not a store (foreign or
@@ -448,5 +454,18 @@ fn write_back_range(file: &File, offset: u64, len: u64) -> Result<(), Error> {
         Ok(())
     } else {
         Err(io::Error::last_os_error().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_flush_model_follows_map_sync_and_the_persistence_domain() {
+        assert_eq!(default_flush_model(true, PersistenceDomain::CpuCache), FlushModel::Fence);
+        assert_eq!(default_flush_model(true, PersistenceDomain::MemoryController), FlushModel::CacheLine);
+        assert_eq!(default_flush_model(true, PersistenceDomain::Unknown), FlushModel::CacheLine, "unknown is not eADR");
+        assert_eq!(default_flush_model(false, PersistenceDomain::CpuCache), FlushModel::Msync, "no MAP_SYNC: msync");
     }
 }
