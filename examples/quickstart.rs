@@ -13,8 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = Db::open(&path, Options::default())?;
     let stats = db.stats();
     println!(
-        "mapping: MAP_SYNC {}, flush model {:?}",
+        "mapping: MAP_SYNC {}, persistence domain {:?}, flush model {:?}",
         if stats.map_sync { "accepted" } else { "refused (not DAX)" },
+        stats.persistence_domain,
         stats.flush_model
     );
 

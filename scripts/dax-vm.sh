@@ -33,6 +33,9 @@
 #   DAXVM_GUEST_BIN            same as --guest-bin
 #   DAXVM_POWERCUT=1           end boot 1 with a power cut (no umount, no sync); 0: umount
 #   DAXVM_MEM=1G DAXVM_NVDIMM_SIZE=1G DAXVM_SMP=2
+#   DAXVM_NVDIMM_PERSISTENCE=cpu|mem-ctrl  declare the NVDIMM's persistence domain to the
+#                              guest (QEMU nvdimm-persistence; cpu = eADR: the guest's region
+#                              then reports persistence_domain cpu_cache). Default: undeclared
 #   DAXVM_QEMU=qemu-system-x86_64  the QEMU binary
 #   DAXVM_KERNEL_ARGS          extra guest kernel command line arguments
 #   DAXVM_XFS_MKFS_OPTS        extra mkfs.xfs options, e.g. '-d su=2m,sw=1' (2 MiB-aligned
@@ -453,7 +456,7 @@ boot() {
   # prints its stacks to the boot log.
   # shellcheck disable=SC2086
   ( timeout --kill-after=5 "$tmo" "$QEMU" $accel -smp "$SMP" \
-    -machine pc,nvdimm=on -m "$MEM",slots=2,maxmem=8G \
+    -machine "pc,nvdimm=on${DAXVM_NVDIMM_PERSISTENCE:+,nvdimm-persistence=$DAXVM_NVDIMM_PERSISTENCE}" -m "$MEM",slots=2,maxmem=8G \
     -object memory-backend-file,id=mem1,share=on,mem-path="$img",size="$NVDIMM_SIZE",align=2M \
     -device nvdimm,id=nvdimm1,memdev=mem1 \
     -kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" \

@@ -46,7 +46,7 @@ pub use bytes::Bytes;
 pub use db::{Db, Iter};
 pub use engine::hooks::{HookIo, NoHooks, ProtocolHooks};
 pub use error::Error;
-pub use media::{FlushModel, MsyncShape};
+pub use media::{FlushModel, MsyncShape, PersistenceDomain};
 pub use options::{Durability, Options};
 pub use recovery::RecoveryReport;
 pub use space::SegmentUsage;

@@ -56,7 +56,10 @@ impl Options {
         self
     }
 
-    /// Force a flush model. Default: `CacheLine` when the `MAP_SYNC` mapping succeeded, `Msync` otherwise.
+    /// Force a flush model. Default: with a `MAP_SYNC` mapping, `Fence` when the file's NVDIMM
+    /// region reports the CPU caches in its persistence domain (eADR) and `CacheLine` otherwise;
+    /// `Msync` without `MAP_SYNC`. Forcing `CacheLine` on an eADR region flushes anyway;
+    /// forcing `Fence` anywhere else is not durable.
     pub fn flush(mut self, model: FlushModel) -> Self {
         self.flush = Some(model);
         self

@@ -1,8 +1,8 @@
 //! A snapshot of what the store did.
 
 use crate::dirty::DirtyCounters;
-use crate::media::FlushModel;
 use crate::media::LineFlushInstruction;
+use crate::media::{FlushModel, PersistenceDomain};
 use crate::recovery::RecoveryReport;
 
 /// Returned by [`Db::stats`](crate::Db::stats). Counters named `*_total` are monotonic since open.
@@ -13,6 +13,9 @@ pub struct Stats {
     pub flush_model: FlushModel,
     /// Whether the file is mapped with `MAP_SYNC` (a DAX filesystem).
     pub map_sync: bool,
+    /// The persistence domain of the NVDIMM region behind the file, from sysfs: `CpuCache`
+    /// (eADR) makes `Fence` the default flush model under `MAP_SYNC`. `Unknown` off NVDIMMs.
+    pub persistence_domain: PersistenceDomain,
     /// The cache-line flush instruction used by the CacheLine model (`None` for other models).
     pub line_flush_instruction: Option<LineFlushInstruction>,
     /// Keys in the store.

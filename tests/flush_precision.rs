@@ -36,7 +36,7 @@ fn scattered(model: FlushModel, unit: u64) {
                 assert_eq!(after.line_flushes_total - stats.line_flushes_total, expected / 64);
                 assert_eq!(after.fences_total - stats.fences_total, 1, "one fence per commit");
             }
-            FlushModel::None => unreachable!(),
+            FlushModel::Fence | FlushModel::None => unreachable!(),
         }
     }
 }
@@ -77,4 +77,21 @@ fn nothing_dirty_means_no_flush_call_at_all() {
         db.sync().unwrap();
     }
     assert_eq!(db.stats().flush_syscalls_total, stats.flush_syscalls_total);
+}
+
+#[test]
+fn the_fence_model_flushes_no_line_and_fences_once_per_commit() {
+    let store = temp_store();
+    let db = Db::open(&store.path, Options::default().flush(FlushModel::Fence)).unwrap();
+    assert_eq!(db.flush_model(), FlushModel::Fence);
+    let before = db.stats();
+    for i in 0..10u8 {
+        db.put(&[b'k', i], b"value").unwrap();
+    }
+    let after = db.stats();
+    assert_eq!(after.commits_total - before.commits_total, 10);
+    assert_eq!(after.line_flushes_total, 0, "no flush instruction");
+    assert_eq!(after.flush_syscalls_total, before.flush_syscalls_total, "no msync");
+    assert_eq!(after.fences_total - before.fences_total, 10, "one fence per commit");
+    assert_eq!(after.persistence_domain, daxkv::PersistenceDomain::Unknown, "a temp file has no NVDIMM region");
 }

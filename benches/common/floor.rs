@@ -3,7 +3,9 @@
 //!
 //! - [`MsyncFloor`]: a file prepared exactly like the store's own segments (written zeros,
 //!   4 KiB folios, `MADV_RANDOM`), one small store into the mapping, `msync` of that one page;
-//! - [`FdatasyncFloor`]: `pwrite` of 4 KiB, then `fdatasync`.
+//! - [`FdatasyncFloor`]: `pwrite` of 4 KiB, then `fdatasync`;
+//! - [`CacheLineFloor`]: a small store into a mapping, CLWB (else CLFLUSHOPT) of its lines, one
+//!   SFENCE: the DAX floor of one durable record (on /dev/shm, its model).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -87,5 +89,32 @@ impl FdatasyncFloor {
         self.file.write_all_at(data, offset)?;
         self.file.sync_data()?;
         Ok(())
+    }
+}
+
+/// One 2 MiB mapping flushed by cache line; see the module docs.
+#[derive(Debug)]
+pub struct CacheLineFloor {
+    medium: FileMedium,
+}
+
+impl CacheLineFloor {
+    /// Creates (truncating) the file at `path`, mapped without `MAP_SYNC`, flushed by line.
+    pub fn create(path: &Path) -> Result<CacheLineFloor, Error> {
+        let _ = std::fs::remove_file(path);
+        let config = FileConfig::new(2 * SEGMENT_BYTES).flush(FlushModel::CacheLine).try_map_sync(false);
+        let medium = FileMedium::open(path, &config)?;
+        medium.grow(SEGMENT_BYTES)?;
+        Ok(CacheLineFloor { medium })
+    }
+
+    /// Copies `data` to `offset`, writes its lines back and fences once.
+    pub fn store_and_flush(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        assert!(offset + data.len() as u64 <= SEGMENT_BYTES);
+        // SAFETY: `&mut self` is the only handle to this medium and the floor never hands out
+        // slices of the mapping, so no one else reads or writes these bytes.
+        unsafe { self.medium.write(offset, data) };
+        self.medium.flush(&[Run { offset, len: data.len() as u64 }])?;
+        self.medium.fence()
     }
 }

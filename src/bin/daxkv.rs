@@ -36,6 +36,11 @@ fn cli() -> Command {
                 .help("percent of seeds running the cleaning profile (large values, compaction steps)"),
         )
         .arg(
+            Arg::new("flush")
+                .long("flush")
+                .help("the store's flush model, if not the crash model's own: msync | cacheline | fence | none"),
+        )
+        .arg(
             Arg::new("threads")
                 .long("threads")
                 .value_parser(value_parser!(usize))
@@ -84,6 +89,15 @@ fn crashtest(args: &ArgMatches) -> ExitCode {
     let mut config = CampaignConfig::new(model, *args.get_one::<usize>("ops").expect("default"));
     config.store_crash_every = args.get_one::<u64>("store-crash-every").copied();
     config.cleaning_percent = (*args.get_one::<u64>("cleaning-percent").expect("default")).min(100);
+    if let Some(name) = args.get_one::<String>("flush") {
+        match daxkv::sim::parse_flush_model(name) {
+            Some(flush) => config.flush = Some(flush),
+            None => {
+                eprintln!("unknown flush model {name:?}: msync | cacheline | fence | none");
+                return ExitCode::from(2);
+            }
+        }
+    }
     #[cfg(feature = "planted-bugs")]
     if let Some(name) = args.get_one::<String>("break") {
         match daxkv::sim::PlantedBug::parse(name) {

@@ -19,8 +19,14 @@
 //! - [`DirtyIndex::writeback`] walks TOWRITE entries in address order, clears them, and returns
 //!   maximal coalesced runs — whole 2 MiB for a PMD entry, the page for msync, the written lines
 //!   for cache-line flushing. A PMD entry shadows any PTE state beneath it, so no byte appears
-//!   in two runs: the kernel's overlapping PMD/PTE double flush cannot happen. Nodes left clean
-//!   are retired (memory follows dirty state).
+//!   in two runs: the kernel's overlapping PMD/PTE double flush cannot happen. A node that a
+//!   writeback finds with nothing to write and no tag is retired (memory follows dirty state, one
+//!   commit behind: the node under the log head is not freed and allocated again every commit).
+//!
+//! A commit costs what was dirtied: `tag` records the regions it visited, in address order, and
+//! `writeback` visits just those (no second walk of the tables); a node's summary words name its
+//! non-empty page-bit words, so neither looks at 512 pages to learn that a node is clean; and the
+//! runs go into a buffer reused from commit to commit ([`DirtyIndex::writeback_with`]).
 //!
 //! Markers may run on many threads at once, without a lock. `tag` and `writeback` must not run
 //! concurrently with each other (the engine serialises commits); they may run concurrently with
@@ -30,13 +36,13 @@ mod node;
 mod slot;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use crate::sync::epoch;
 
 use crate::layout::{LINE_BYTES, PAGES_PER_PMD, PAGE_BYTES, PMD_BYTES};
 use crate::media::{Granularity, Run};
-use node::{DIRTY, TOWRITE};
+use node::{Towrite, DIRTY, TOWRITE};
 use slot::Slot;
 
 const SLOTS_PER_TABLE: usize = 512;
@@ -97,11 +103,22 @@ impl Default for Table {
     }
 }
 
+/// The commit path's buffers, reused from commit to commit (no allocation once they have grown).
+#[derive(Debug, Default)]
+struct CommitBuffers {
+    /// Regions (file offset / 2 MiB) holding a node at the last `tag`, in address order.
+    tagged: Vec<u64>,
+    /// The runs of the writeback in progress.
+    runs: Vec<Run>,
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub struct DirtyIndex {
     tables: Box<[OnceLock<Box<Table>>]>,
     tables_used: AtomicUsize,
+    /// Taken by `tag` and `writeback` only, which the engine serialises: never contended.
+    buffers: Mutex<CommitBuffers>,
     pte_entries_dirtied_total: AtomicU64,
     pmd_entries_dirtied_total: AtomicU64,
     pte_entries_dropped_total: AtomicU64,
@@ -119,6 +136,7 @@ impl DirtyIndex {
         DirtyIndex {
             tables: (0..tables).map(|_| OnceLock::new()).collect(),
             tables_used: AtomicUsize::new(0),
+            buffers: Mutex::new(CommitBuffers::default()),
             pte_entries_dirtied_total: AtomicU64::new(0),
             pmd_entries_dirtied_total: AtomicU64::new(0),
             pte_entries_dropped_total: AtomicU64::new(0),
@@ -190,15 +208,22 @@ impl DirtyIndex {
         }
     }
 
+    fn lock_buffers(&self) -> std::sync::MutexGuard<'_, CommitBuffers> {
+        // A panic while the buffers were held leaves nothing to repair: they are cleared on use.
+        self.buffers.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
     /// DIRTY → TOWRITE over the whole index. Returns the number of entries tagged.
     pub fn tag(&self) -> u64 {
         let guard = epoch::pin();
+        let mut buffers = self.lock_buffers();
         let (mut pte, mut pmd) = (0, 0);
-        self.for_each_present(|_, table, index| {
+        self.for_each_present(|table_index, table, index| {
             if let Some(node) = table.slots[index].get(&guard) {
-                let outcome = node.tag();
+                let outcome = if node.has_dirty() { node.tag() } else { node::TagOutcome::default() };
                 pte += outcome.pte_entries_tagged;
                 pmd += outcome.pmd_entries_tagged;
+                buffers.tagged.push((table_index * SLOTS_PER_TABLE + index) as u64);
             }
         });
         self.pte_entries_tagged_total.fetch_add(pte, Ordering::Relaxed);
@@ -207,40 +232,57 @@ impl DirtyIndex {
     }
 
     /// Clears every TOWRITE entry and returns the coalesced runs to flush, in address order.
+    /// Allocates the returned `Vec`; the commit path uses [`DirtyIndex::writeback_with`].
     pub fn writeback(&self, granularity: Granularity) -> Vec<Run> {
+        self.writeback_with(granularity, <[Run]>::to_vec)
+    }
+
+    /// Clears every TOWRITE entry and hands the coalesced runs to flush, in address order, to
+    /// `flush` (in a buffer reused by the next writeback). Visits only the regions the last
+    /// [`DirtyIndex::tag`] found; retires those with nothing to write and no tag.
+    pub fn writeback_with<R>(&self, granularity: Granularity, flush: impl FnOnce(&[Run]) -> R) -> R {
         let guard = epoch::pin();
-        let mut runs: Vec<Run> = Vec::new();
-        let mut retire = Vec::new();
-        self.for_each_present(|table_index, table, index| {
-            let Some(node) = table.slots[index].get(&guard) else { return };
-            let region_start = (table_index * SLOTS_PER_TABLE + index) as u64 * PMD_BYTES;
-            let whole = node.take_towrite(|page, lines| {
+        let mut buffers = self.lock_buffers();
+        let CommitBuffers { tagged, runs } = &mut *buffers;
+        runs.clear();
+        if !tagged.windows(2).all(|pair| pair[0] < pair[1]) {
+            // Two tags without a writeback between them (tests, tools): one visit per region.
+            tagged.sort_unstable();
+            tagged.dedup();
+        }
+        for &region in tagged.iter() {
+            let (table_index, index) =
+                ((region / SLOTS_PER_TABLE as u64) as usize, (region % SLOTS_PER_TABLE as u64) as usize);
+            let table = self.table(table_index);
+            let Some(node) = table.slots[index].get(&guard) else { continue };
+            let region_start = region * PMD_BYTES;
+            let found = node.take_towrite(|page, lines| {
                 let page_start = region_start + page * PAGE_BYTES;
                 match granularity {
-                    Granularity::Page => push_run(&mut runs, Run { offset: page_start, len: PAGE_BYTES }),
-                    Granularity::Line => push_line_runs(&mut runs, page_start, lines),
+                    Granularity::Page => push_run(runs, Run { offset: page_start, len: PAGE_BYTES }),
+                    Granularity::Line => push_line_runs(runs, page_start, lines),
                 }
             });
-            if whole {
-                push_run(&mut runs, Run { offset: region_start, len: PMD_BYTES });
-            }
-            retire.push((table_index, index));
-        });
-        for (table_index, index) in retire {
-            let table = self.table(table_index);
-            if table.slots[index].get(&guard).is_some_and(|node| node.is_clean()) {
-                table.present[index / 64].fetch_and(!(1 << (index % 64)), Ordering::SeqCst);
-                if !table.slots[index].retire_if_clean(&guard) {
-                    table.present[index / 64].fetch_or(1 << (index % 64), Ordering::SeqCst);
+            match found {
+                Towrite::Whole => push_run(runs, Run { offset: region_start, len: PMD_BYTES }),
+                Towrite::Pages => {}
+                Towrite::Nothing => {
+                    if node.is_clean() {
+                        table.present[index / 64].fetch_and(!(1 << (index % 64)), Ordering::SeqCst);
+                        if !table.slots[index].retire_if_clean(&guard) {
+                            table.present[index / 64].fetch_or(1 << (index % 64), Ordering::SeqCst);
+                        }
+                    }
                 }
             }
         }
+        tagged.clear();
         if !runs.is_empty() {
             self.writebacks_total.fetch_add(1, Ordering::Relaxed);
             self.runs_flushed_total.fetch_add(runs.len() as u64, Ordering::Relaxed);
             self.flush_bytes_total.fetch_add(runs.iter().map(|run| run.len).sum(), Ordering::Relaxed);
         }
-        runs
+        flush(runs)
     }
 
     /// Every entry with a tag, in address order (for tests, fuzzing and `daxkv stats`).

@@ -36,8 +36,28 @@ fn tag_moves_dirty_to_towrite_and_writeback_clears_it() {
     let runs = index.writeback(Granularity::Page);
     assert_eq!(runs, vec![Run { offset: 0, len: PAGE_BYTES }]);
     assert!(index.entries().is_empty());
-    assert_eq!(index.nodes(), 0, "a clean node is freed after writeback");
+    assert_eq!(index.nodes(), 1, "a node just written back stays for the next commit");
     assert!(index.writeback(Granularity::Page).is_empty(), "nothing tagged, nothing to flush");
+    index.tag();
+    assert!(index.writeback(Granularity::Page).is_empty(), "nothing dirty, nothing to flush");
+    assert_eq!(index.nodes(), 0, "a node a writeback finds clean with nothing to write is freed");
+}
+
+#[test]
+fn a_node_dirtied_every_commit_is_kept_and_its_summary_words_find_every_page() {
+    let index = index();
+    for commit in 0..3u64 {
+        // One page in each of the eight page-bit words, and the last page of the region.
+        let pages: Vec<u64> = (0..8).map(|word| word * 64 + commit).chain([PAGES_PER_PMD - 1]).collect();
+        for &page in &pages {
+            index.mark(page * PAGE_BYTES + 64, 8);
+        }
+        assert_eq!(index.tag(), pages.len() as u64);
+        let runs = index.writeback(Granularity::Line);
+        let expected: Vec<Run> = pages.iter().map(|page| Run { offset: page * PAGE_BYTES + 64, len: 64 }).collect();
+        assert_eq!(runs, expected, "commit {commit}");
+        assert_eq!(index.nodes(), 1, "the node under the writes is not freed and made again");
+    }
 }
 
 #[test]
@@ -103,6 +123,8 @@ fn a_wholly_dirty_region_becomes_one_pmd_entry_and_its_ptes_are_removed() {
     index.tag();
     let runs = index.writeback(Granularity::Line);
     assert_eq!(runs, vec![Run { offset: 2 * PMD_BYTES, len: PMD_BYTES }]);
+    index.tag();
+    assert!(index.writeback(Granularity::Line).is_empty());
     assert_eq!(index.nodes(), 0);
 }
 
@@ -148,9 +170,11 @@ fn concurrent_markers_lose_nothing_across_many_writebacks() {
     for thread in threads {
         thread.join().expect("marker thread");
     }
-    index.tag();
-    for run in index.writeback(Granularity::Line) {
-        flushed.extend(run.offset / LINE_BYTES..run.end() / LINE_BYTES);
+    for _ in 0..2 {
+        index.tag();
+        for run in index.writeback(Granularity::Line) {
+            flushed.extend(run.offset / LINE_BYTES..run.end() / LINE_BYTES);
+        }
     }
     for thread in 0..4u64 {
         for step in 0..20_000u64 {

@@ -21,7 +21,19 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// (Queueing followers on the commit mutex itself wakes them one by one and turns every
     /// woken writer into the leader of a one-batch commit: measured 1.6 writes per commit at 16
     /// threads before this design.)
+    ///
+    /// The single writer's fast path skips that handshake: when the commit mutex is free, no
+    /// commit is running, so the writer commits at once without the leader flag, and wakes
+    /// nobody (followers wait only while a leader is active, and that leader wakes them).
     pub(super) fn commit_through(&self, batch: u64) -> Result<(), Error> {
+        if self.durable_batches.load(Ordering::Acquire) >= batch {
+            return Ok(());
+        }
+        if let Ok(mut commit) = self.commit.try_lock() {
+            self.commit_locked(&mut commit, |_| ())?;
+            assert!(self.durable_batches.load(Ordering::Acquire) >= batch, "the commit covers the batch");
+            return Ok(());
+        }
         let mut leader_active = self.lock(&self.leader_active)?;
         // Bounded: every pass either returns, leads a commit, or waits for one to end.
         loop {
@@ -152,13 +164,15 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         self.writeback()
     }
 
-    /// Writes back every TOWRITE run, then one fence. A failure poisons the handle.
+    /// Writes back every TOWRITE run, then one fence. A failure poisons the handle. The runs
+    /// live in the dirty index's reused buffer: no allocation per commit.
     fn writeback(&self) -> Result<(), Error> {
-        let runs = self.dirty.writeback(self.medium.granularity());
-        if runs.is_empty() {
-            return Ok(());
-        }
-        self.poison_on_error(self.medium.flush(&runs).and_then(|()| self.medium.fence()))
+        self.dirty.writeback_with(self.medium.granularity(), |runs| {
+            if runs.is_empty() {
+                return Ok(());
+            }
+            self.poison_on_error(self.medium.flush(runs).and_then(|()| self.medium.fence()))
+        })
     }
 
     /// Commits, then records a clean shutdown in the superblock.

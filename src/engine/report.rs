@@ -26,6 +26,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         Stats {
             flush_model: self.medium.flush_model(),
             map_sync: self.medium.map_sync(),
+            persistence_domain: self.medium.persistence_domain(),
             line_flush_instruction,
             keys: self.index.len() as u64,
             file_bytes: self.medium.mapped_bytes(),

@@ -9,9 +9,29 @@ pub enum FlushModel {
     /// CLWB (else CLFLUSHOPT, else CLFLUSH) per written cache line, then one SFENCE: the DAX path,
     /// durable only when the mapping was made with `MAP_SYNC`.
     CacheLine,
+    /// No flush instruction, one SFENCE per commit: the eADR path, where the CPU caches are in
+    /// the persistence domain (`persistence_domain` = `cpu_cache`) and a store is durable once
+    /// it leaves the store buffer, so only ordering remains. Durable only on such a platform
+    /// with a `MAP_SYNC` mapping; the default there.
+    Fence,
     /// No flushing at all: nothing is durable before the OS writes pages back by itself.
     /// For benchmarks of everything but durability.
     None,
+}
+
+/// Where a store becomes durable, as the kernel reports it for the NVDIMM region behind the
+/// file (`/sys/bus/nd/devices/region*/persistence_domain`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersistenceDomain {
+    /// `cpu_cache` (eADR): the CPU caches are flushed on power failure; a store is durable once
+    /// it is globally visible.
+    CpuCache,
+    /// `memory_controller` (ADR): lines must be written back (CLWB) to reach the persistence
+    /// domain.
+    MemoryController,
+    /// No region behind the file (page cache, tmpfs, a device the kernel does not report on),
+    /// or a region that declares no domain: nothing is assumed.
+    Unknown,
 }
 
 /// How the `Msync` flusher issues its system calls for one commit.
@@ -32,7 +52,8 @@ pub struct FileConfig {
     pub max_file_bytes: u64,
     /// Try `MAP_SHARED_VALIDATE | MAP_SYNC` before plain `MAP_SHARED`.
     pub try_map_sync: bool,
-    /// A forced flush model; `None`: `CacheLine` when `MAP_SYNC` succeeded, `Msync` otherwise.
+    /// A forced flush model; `None`: with `MAP_SYNC`, `Fence` on an eADR region (caches in the
+    /// persistence domain) and `CacheLine` elsewhere; `Msync` without `MAP_SYNC`.
     pub flush: Option<FlushModel>,
     /// System-call shape of the `Msync` flusher.
     pub msync_shape: MsyncShape,

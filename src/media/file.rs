@@ -2,7 +2,10 @@
 //!
 //! Open: `O_RDWR|O_CREAT`, an exclusive non-blocking `flock` (a second opener gets
 //! [`Error::Locked`]), then every mapping is tried as `MAP_SHARED_VALIDATE | MAP_SYNC` first and
-//! falls back to `MAP_SHARED` on EOPNOTSUPP/EINVAL. The outcome picks the default flush model.
+//! falls back to `MAP_SHARED` on EOPNOTSUPP/EINVAL. The outcome picks the default flush model,
+//! with the persistence domain of the file's device (`domain`): `Fence` when `MAP_SYNC`
+//! succeeded on an eADR region (`cpu_cache`), `CacheLine` with `MAP_SYNC` elsewhere, `Msync`
+//! without.
 //!
 //! Growth (`grow`) gives new space written, zero-filled blocks and a 4 KiB-folio page cache,
 //! without touching the rest of the file:
@@ -26,14 +29,14 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::config::{FileConfig, FlushModel, MsyncShape};
+use super::config::{FileConfig, FlushModel, MsyncShape, PersistenceDomain};
 use super::cpu::{self, LineFlushInstruction};
 use super::{FlushCounters, Granularity, Medium, MediumCounters, MediumReport, Region, Run};
 use crate::error::Error;
@@ -51,6 +54,7 @@ pub struct FileMedium {
     file_bytes_at_open: u64,
     mapped_bytes: AtomicU64,
     map_sync: bool,
+    persistence_domain: PersistenceDomain,
     model: FlushModel,
     line_flush: LineFlushInstruction,
     msync_shape: MsyncShape,
@@ -70,13 +74,15 @@ impl FileMedium {
         let file_bytes_at_open = file.metadata()?.len();
         let region = Arc::new(Region::reserve(config.max_file_bytes)?);
         let map_sync = config.try_map_sync && probe_map_sync(&file)?;
-        let model = config.flush.unwrap_or(if map_sync { FlushModel::CacheLine } else { FlushModel::Msync });
+        let persistence_domain = super::domain::of_device(file.metadata()?.dev());
+        let model = config.flush.unwrap_or(default_flush_model(map_sync, persistence_domain));
         Ok(FileMedium {
             file,
             region,
             file_bytes_at_open,
             mapped_bytes: AtomicU64::new(0),
             map_sync,
+            persistence_domain,
             model,
             line_flush: cpu::detect(),
             msync_shape: config.msync_shape,
@@ -188,6 +194,10 @@ impl MediumReport for FileMedium {
         self.map_sync
     }
 
+    fn persistence_domain(&self) -> PersistenceDomain {
+        self.persistence_domain
+    }
+
     fn counters(&self) -> MediumCounters {
         self.counters.snapshot()
     }
@@ -288,7 +298,8 @@ impl Medium for FileMedium {
     fn granularity(&self) -> Granularity {
         match self.model {
             FlushModel::CacheLine => Granularity::Line,
-            FlushModel::Msync | FlushModel::None => Granularity::Page,
+            // Fence flushes nothing: pages are the fewest runs to clear the tags with.
+            FlushModel::Msync | FlushModel::Fence | FlushModel::None => Granularity::Page,
         }
     }
 
@@ -297,7 +308,7 @@ impl Medium for FileMedium {
             return Ok(());
         }
         match self.model {
-            FlushModel::None => Ok(()),
+            FlushModel::None | FlushModel::Fence => Ok(()),
             FlushModel::Msync => self.msync_runs(runs),
             FlushModel::CacheLine => {
                 let mut lines = 0;
@@ -315,7 +326,7 @@ impl Medium for FileMedium {
     }
 
     fn fence(&self) -> Result<(), Error> {
-        if self.model == FlushModel::CacheLine {
+        if matches!(self.model, FlushModel::CacheLine | FlushModel::Fence) {
             cpu::store_fence();
             self.counters.fences_total.fetch_add(1, Ordering::Relaxed);
         }
@@ -385,6 +396,16 @@ fn lock_exclusive(file: &File) -> Result<(), Error> {
     }
 }
 
+/// The flush model a file gets unless one is forced: only ordering on an eADR region, line
+/// flushes on another DAX mapping, msync on the page cache.
+fn default_flush_model(map_sync: bool, domain: PersistenceDomain) -> FlushModel {
+    match (map_sync, domain) {
+        (true, PersistenceDomain::CpuCache) => FlushModel::Fence,
+        (true, PersistenceDomain::MemoryController | PersistenceDomain::Unknown) => FlushModel::CacheLine,
+        (false, _) => FlushModel::Msync,
+    }
+}
+
 /// Whether this file accepts a `MAP_SYNC` mapping, tried on its first page in a throw-away
 /// region. DAX support is a property of the filesystem. An empty (new) file is given its first
 /// segment for the probe; a non-empty file shorter than a page is not a store (foreign or
@@ -433,5 +454,18 @@ fn write_back_range(file: &File, offset: u64, len: u64) -> Result<(), Error> {
         Ok(())
     } else {
         Err(io::Error::last_os_error().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_flush_model_follows_map_sync_and_the_persistence_domain() {
+        assert_eq!(default_flush_model(true, PersistenceDomain::CpuCache), FlushModel::Fence);
+        assert_eq!(default_flush_model(true, PersistenceDomain::MemoryController), FlushModel::CacheLine);
+        assert_eq!(default_flush_model(true, PersistenceDomain::Unknown), FlushModel::CacheLine, "unknown is not eADR");
+        assert_eq!(default_flush_model(false, PersistenceDomain::CpuCache), FlushModel::Msync, "no MAP_SYNC: msync");
     }
 }

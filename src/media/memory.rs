@@ -258,7 +258,8 @@ impl Medium for MemoryMedium {
     }
 
     fn flush(&self, runs: &[Run]) -> Result<(), Error> {
-        if runs.is_empty() || self.model == FlushModel::None {
+        if runs.is_empty() || matches!(self.model, FlushModel::None | FlushModel::Fence) {
+            // Fence: no flush instruction, so nothing for the crash model to see.
             return Ok(());
         }
         match self.model {
@@ -275,7 +276,7 @@ impl Medium for MemoryMedium {
     }
 
     fn fence(&self) -> Result<(), Error> {
-        if self.model == FlushModel::CacheLine {
+        if matches!(self.model, FlushModel::CacheLine | FlushModel::Fence) {
             self.counters.fences_total.fetch_add(1, Ordering::Relaxed);
             self.record(Event::Fence);
         }

@@ -10,12 +10,13 @@
 
 mod config;
 mod cpu;
+mod domain;
 mod file;
 mod heap;
 mod memory;
 mod region;
 
-pub use config::{FileConfig, FlushModel, MsyncShape};
+pub use config::{FileConfig, FlushModel, MsyncShape, PersistenceDomain};
 pub use cpu::LineFlushInstruction;
 pub use file::FileMedium;
 pub use memory::{Event, MemoryMedium};
@@ -99,6 +100,11 @@ pub trait MediumReport {
 
     /// Whether the mapping was made with `MAP_SYNC`.
     fn map_sync(&self) -> bool;
+
+    /// The persistence domain of the device behind the file, as far as it could be found.
+    fn persistence_domain(&self) -> PersistenceDomain {
+        PersistenceDomain::Unknown
+    }
 
     /// Flush counters.
     fn counters(&self) -> MediumCounters;

@@ -13,7 +13,7 @@ use super::persistence::{CrashModel, Fate, Persistence};
 use super::rng::Rng;
 use crate::db::Db;
 use crate::error::Error;
-use crate::media::{Event, MemoryMedium};
+use crate::media::{Event, FlushModel, MemoryMedium};
 use crate::options::{Durability, Options};
 
 /// The workload store's protocol seam: planted bugs when they are compiled in.
@@ -45,6 +45,9 @@ pub struct CampaignConfig {
     /// fill and die quickly, and `Db::compact` after every third commit (crash points inside the
     /// cleaner's copy, free and reuse steps).
     pub cleaning_percent: u64,
+    /// The store's flush model, when not the crash model's own ([`CrashModel::flush_model`]):
+    /// e.g. the fence-only model under ADR, which must be caught.
+    pub flush: Option<FlushModel>,
     /// A deliberate protocol bug to plant.
     #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<super::PlantedBug>,
@@ -60,9 +63,15 @@ impl CampaignConfig {
             store_crash_every: None,
             continue_every: 8,
             cleaning_percent: 35,
+            flush: None,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
+    }
+
+    /// The flush model the workload and recovery run with.
+    pub fn flush_model(&self) -> FlushModel {
+        self.flush.unwrap_or(self.model.flush_model())
     }
 
     /// The profile of a seed, from one draw of 0..100: the cleaning profile for
@@ -102,7 +111,7 @@ impl CampaignConfig {
     fn workload_options(&self, durability: Durability) -> Options {
         Options::default()
             .durability(durability)
-            .flush(self.model.flush_model())
+            .flush(self.flush_model())
             .max_file_bytes(CAPACITY_BYTES)
             .background_cleaning(false)
     }
@@ -116,7 +125,7 @@ impl CampaignConfig {
     }
 
     fn recovery_options(&self) -> Options {
-        Options::default().flush(self.model.flush_model()).max_file_bytes(CAPACITY_BYTES).background_cleaning(false)
+        Options::default().flush(self.flush_model()).max_file_bytes(CAPACITY_BYTES).background_cleaning(false)
     }
 }
 
@@ -300,7 +309,7 @@ impl Replay<'_> {
                 }
             }
         }
-        self.model.settle();
+        // No settling here: under eADR only a fence makes stores durable (persistence.rs).
     }
 }
 
@@ -314,12 +323,30 @@ fn violation(
 ) -> Violation {
     let bug = config.bug_name().map(|name| format!(" --break {name}")).unwrap_or_default();
     let features = if bug.is_empty() { "cli" } else { "cli,planted-bugs" };
+    let flush = config.flush.map(|model| format!(" --flush {}", flush_model_name(model))).unwrap_or_default();
     let replay = format!(
-        "cargo run --release --features {features} --bin daxkv -- crashtest --model {} --seeds 1 --seed {seed} --ops {}{bug}",
+        "cargo run --release --features {features} --bin daxkv -- crashtest --model {} --seeds 1 --seed {seed} --ops {}{flush}{bug}",
         config.model.name(),
         config.ops
     );
     Violation { seed, crash_point, event, image, reason, replay }
+}
+
+/// The name [`parse_flush_model`] accepts.
+pub fn flush_model_name(model: FlushModel) -> &'static str {
+    match model {
+        FlushModel::Msync => "msync",
+        FlushModel::CacheLine => "cacheline",
+        FlushModel::Fence => "fence",
+        FlushModel::None => "none",
+    }
+}
+
+/// Parses `msync`, `cacheline`, `fence`, `none`.
+pub fn parse_flush_model(name: &str) -> Option<FlushModel> {
+    [FlushModel::Msync, FlushModel::CacheLine, FlushModel::Fence, FlushModel::None]
+        .into_iter()
+        .find(|model| flush_model_name(*model) == name)
 }
 
 /// The fates of an image, summarised.
@@ -414,7 +441,7 @@ fn record_workload(
     profile: Profile,
     groups: &[Vec<Vec<Op>>],
 ) -> Result<Recorded, Error> {
-    let medium = MemoryMedium::new(config.model.flush_model(), CAPACITY_BYTES, uuid(seed), true);
+    let medium = MemoryMedium::new(config.flush_model(), CAPACITY_BYTES, uuid(seed), true);
     let db = Db::open_with_hooks(medium, config.workload_options(durability), config.workload_hooks())?;
     let mut commits: Vec<Vec<Op>> = Vec::new();
     for (number, group) in groups.iter().enumerate() {
@@ -465,7 +492,7 @@ enum ImageSource<'a> {
 }
 
 fn open(config: &CampaignConfig, image: &ImageSource<'_>, record: bool) -> Result<Db<MemoryMedium>, String> {
-    let flush = config.model.flush_model();
+    let flush = config.flush_model();
     let medium = match image {
         ImageSource::Crash(model, units, fates) => {
             MemoryMedium::build(model.len() as u64, flush, CAPACITY_BYTES, [0; 16], record, |buffer| {

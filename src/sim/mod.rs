@@ -40,7 +40,9 @@ mod workload;
 
 #[cfg(feature = "planted-bugs")]
 pub use bugs::{PlantedBug, PlantedBugs};
-pub use campaign::{run_seed, run_workload, CampaignConfig, SeedReport, Violation};
+pub use campaign::{
+    flush_model_name, parse_flush_model, run_seed, run_workload, CampaignConfig, SeedReport, Violation,
+};
 pub use explore::{draw, Strategy};
 pub use guided::{explore, Exploration, GuidedStrategy, Visit};
 pub use mapping::{check_mapping, Crash, SimMapping};

@@ -5,8 +5,11 @@
 //!   durable is *pending* on it. A flush captures the line's pending stores; the next fence makes
 //!   the captured ones durable. At a crash each line with pending stores may persist any prefix
 //!   of them, cut at an aligned 8-byte word (words never tear).
-//! - **eADR**: caches are persistent; the image is a prefix of the global store order (cut at a
-//!   word). Everything before the previous crash point is durable.
+//! - **eADR**: caches are persistent, the store buffer is not. Stores leave it, and so persist,
+//!   in program order; a fence drains it. The image is a prefix of the global store order since
+//!   the last fence (cut at a word), and at a fence every earlier store is durable. This is the
+//!   check that matches the fence-only flush model: a commit acknowledged without a fence after
+//!   its last store can be lost.
 //! - **Page cache**: units are pages (4 KiB) or folios (up to 2 MiB). Any dirty unit may be
 //!   written back at any time (any prefix of its stores, or with torn 512-byte sectors when that
 //!   option is on); msync over a range makes every dirty unit it touches durable. File growth
@@ -39,10 +42,12 @@ pub enum CrashModel {
 }
 
 impl CrashModel {
-    /// The flush model the store runs with under this crash model.
+    /// The flush model the store runs with under this crash model by default: the one the store
+    /// itself picks on such a platform (`Fence` under eADR).
     pub fn flush_model(&self) -> FlushModel {
         match self {
-            CrashModel::Adr | CrashModel::Eadr => FlushModel::CacheLine,
+            CrashModel::Adr => FlushModel::CacheLine,
+            CrashModel::Eadr => FlushModel::Fence,
             CrashModel::PageCache { .. } => FlushModel::Msync,
         }
     }
@@ -188,6 +193,9 @@ impl Persistence {
                 CrashModel::Eadr => {}
             },
             Event::Fence => {
+                if self.model == CrashModel::Eadr {
+                    self.settle();
+                }
                 if self.model == CrashModel::Adr {
                     let flushed: Vec<(u64, usize)> =
                         self.units.iter().filter(|(_, u)| u.flushed > 0).map(|(k, u)| (*k, u.flushed)).collect();
@@ -358,7 +366,8 @@ impl Persistence {
         image
     }
 
-    /// eADR: everything stored before this crash point is durable from now on.
+    /// eADR: everything stored so far is durable from now on (what a fence does; a caller may
+    /// also settle at its own crash points, which checks less).
     pub fn settle(&mut self) {
         for piece in std::mem::take(&mut self.eadr) {
             write(&mut self.persisted, piece.offset, &piece.data);
@@ -440,5 +449,19 @@ mod tests {
         assert_eq!((image[64], image[0]), (1, 0), "the first store only");
         model.settle();
         assert!(model.in_flight().is_empty());
+    }
+
+    #[test]
+    fn eadr_stores_are_in_flight_until_a_fence_and_durable_after_it() {
+        let mut model = Persistence::new(CrashModel::Eadr, vec![0; 128]);
+        model.apply(&Event::Store { offset: 0, data: vec![1; 8] });
+        model.apply(&Event::Flush { runs: vec![Run { offset: 0, len: 64 }] });
+        assert_eq!(model.in_flight(), vec![0], "a flush changes nothing under eADR");
+        assert_eq!(model.image(&[0], &[Fate::Lost])[0], 0, "not fenced: may be lost");
+        model.apply(&Event::Fence);
+        assert!(model.in_flight().is_empty());
+        model.apply(&Event::Store { offset: 64, data: vec![2; 8] });
+        let image = model.image(&model.in_flight(), &[Fate::Lost]);
+        assert_eq!((image[0], image[64]), (1, 0), "durable at the fence; the later store in flight");
     }
 }
