@@ -21,7 +21,7 @@
 //!   workload, add [`Event::Begin`](crate::media::Event) / `Ack` markers around your commits,
 //!   take the trace;
 //! - [`Persistence`]: replay the trace; at any point ask for in-flight units and build crash
-//!   images from [`Fate`]s ([`draw`] or [`explore`] picks them);
+//!   images from [`Fate`]s ([`draw`] or [`explore()`] picks them);
 //! - [`run_seed`] / [`run_workload`]: daxkv's own campaigns against the [`Oracle`].
 //!
 //! No wall clock and no unordered iteration: one seed decides everything.
