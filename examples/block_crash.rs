@@ -434,6 +434,8 @@ struct Replay {
     lost: usize,
     bad_images: usize,
     keep_going: bool,
+    /// Seconds spent per step (informational: where a crash image's time goes).
+    secs: [f64; 4],
 }
 
 /// A write applied to an image, or reverted: (byte offset on the device, bytes).
@@ -453,7 +455,13 @@ impl Replay {
     fn image(&mut self, what: &str, c: usize, extra: &[Write], expect_loss: bool) -> Result<usize, String> {
         let name = "bcsnap";
         let table = format!("0 {} snapshot {} {} N 8", self.sectors, self.dev, self.cow);
+        let mut t = std::time::Instant::now();
+        let mut lap = |secs: &mut [f64; 4], i: usize| {
+            secs[i] += t.elapsed().as_secs_f64();
+            t = std::time::Instant::now();
+        };
         sh("dmsetup", &["create", name, "--table", &table])?;
+        let mut secs = self.secs;
         let result = (|| -> Result<usize, String> {
             let node = dm_node(name)?;
             if !extra.is_empty() {
@@ -463,13 +471,16 @@ impl Replay {
                 }
                 f.sync_all().map_err(|e| format!("{node}: fsync {e}"))?;
             }
+            lap(&mut secs, 0);
             sh("mount", &["-t", &self.fs, &node, self.mnt.to_str().unwrap()]).map_err(|e| format!("mount: {e}"))?;
+            lap(&mut secs, 1);
             let store = self.mnt.join("daxkv").join("store.db");
             let verdict = if !store.exists() && c == 0 {
                 Ok((0, false, String::new()))
             } else {
                 read_store(&store).map(|got| judge(self.seed, &got, &self.states, c))
             };
+            lap(&mut secs, 2);
             let um = sh("umount", &[self.mnt.to_str().unwrap()]);
             let (lost, torn, why) = verdict?;
             um?;
@@ -486,6 +497,8 @@ impl Replay {
             std::thread::sleep(std::time::Duration::from_millis(100));
             rm = sh("dmsetup", &["remove", name]);
         }
+        lap(&mut secs, 3);
+        self.secs = secs;
         rm?;
         result
     }
@@ -548,6 +561,7 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
         lost: 0,
         bad_images: 0,
         keep_going: a.keep_going,
+        secs: [0.0; 4],
     };
     std::fs::create_dir_all(&r.mnt).map_err(|e| e.to_string())?;
     let points: Vec<usize> =
@@ -701,6 +715,14 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
             format!("{planted_caught} of {planted} planted images flagged")
         });
     }
+    println!(
+        "replay time per image: {:.2}s (snapshot {:.2}s, mount {:.2}s, check+open+compare {:.2}s, umount+remove {:.2}s)",
+        r.secs.iter().sum::<f64>() / r.images.max(1) as f64,
+        r.secs[0] / r.images.max(1) as f64,
+        r.secs[1] / r.images.max(1) as f64,
+        r.secs[2] / r.images.max(1) as f64,
+        r.secs[3] / r.images.max(1) as f64
+    );
     println!("BLOCKLEVEL images={} lost={}", r.images, r.lost);
     Ok(())
 }
