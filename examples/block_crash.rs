@@ -63,8 +63,13 @@ impl Rng {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Put { key: u32, len: u32 },
-    Delete { key: u32 },
+    Put {
+        key: u32,
+        len: u32,
+    },
+    Delete {
+        key: u32,
+    },
     /// An atomic batch; `None` deletes. Keys are distinct.
     Batch(Vec<(u32, Option<u32>)>),
     /// `Db::compact`: no change to the contents, only to where they live.
@@ -333,12 +338,7 @@ fn sh(cmd: &str, args: &[&str]) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{cmd} {}: {} {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("{cmd} {}: {} {}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 
@@ -367,7 +367,7 @@ const LOG_FLUSH: u64 = 1 << 0;
 const LOG_FUA: u64 = 1 << 1;
 const LOG_DISCARD: u64 = 1 << 2;
 const LOG_MARK: u64 = 1 << 3;
-const LOG_MAGIC: u64 = 0x6a73_6677_7368_72;
+const LOG_MAGIC: u64 = 0x006a_7366_7773_6872;
 
 #[derive(Debug)]
 struct Entry {
@@ -564,13 +564,20 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
         secs: [0.0; 4],
     };
     std::fs::create_dir_all(&r.mnt).map_err(|e| e.to_string())?;
-    let points: Vec<usize> =
-        entries.iter().enumerate().filter(|(_, e)| e.flags & (LOG_FLUSH | LOG_FUA) != 0).map(|(i, _)| i).collect();
+    // flush/FUA points from the `workload` mark on (before it: mkfs, mount, store creation)
+    let start =
+        entries.iter().position(|e| e.mark.as_deref() == Some("workload")).ok_or("no `workload` mark in the log")?;
+    let points: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| *i > start && e.flags & (LOG_FLUSH | LOG_FUA) != 0)
+        .map(|(i, _)| i)
+        .collect();
     let n_marks = entries.iter().filter(|e| e.mark.is_some()).count();
     let writes = entries.iter().filter(|e| e.flags & (LOG_MARK) == 0 && e.nr > 0).count();
     let bytes: u64 = entries.iter().filter(|e| e.flags & (LOG_MARK | LOG_DISCARD) == 0).map(|e| e.nr * ss).sum();
     println!(
-        "log: {} entries, sector size {ss}, {writes} writes ({:.1} MiB), {} flush/FUA points, {n_marks} marks",
+        "log: {} entries, sector size {ss}, {writes} writes ({:.1} MiB), {} flush/FUA points in the workload, {n_marks} marks",
         entries.len(),
         bytes as f64 / 1048576.0,
         points.len()
@@ -590,10 +597,9 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
     };
     let dev = OpenOptions::new().read(true).write(true).open(&a.dev).map_err(|e| format!("{}: {e}", a.dev))?;
     let mut acked = 0usize; // acknowledged ops: marks `ack:<c>` seen so far
-    let mut started = false; // the `workload` mark: the store exists from here on
     let mut pending: Vec<usize> = Vec::new(); // writes since the last flush/FUA point
     let mut last_undo: Vec<Write> = Vec::new(); // old contents under the last interval's writes
-    let (mut planted, mut planted_caught, mut acks_seen) = (0usize, 0usize, 0usize);
+    let (mut planted, mut planted_caught) = (0usize, 0usize);
     let mut subset_images = 0usize;
     for (i, e) in entries.iter().enumerate() {
         if let Some(m) = &e.mark {
@@ -603,12 +609,12 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
                     return Err(format!("mark {m} after ack:{acked}: the log and the workload disagree"));
                 }
                 acked = n;
-                acks_seen += 1;
                 // planted loss: an image that lacks the writes of the interval before this
                 // ack (as if the device had dropped flushed writes). The checker must flag it.
                 let effectful = !matches!(ops[n - 1], Op::Compact);
-                if a.plant_loss > 0 && planted < a.plant_loss && effectful && acks_seen % 7 == 3 && !last_undo.is_empty()
-                {
+                // spread over the workload: the first effectful ack at or after k/(M+1) of it
+                let due = (planted + 1) * a.ops / (a.plant_loss + 1);
+                if a.plant_loss > 0 && planted < a.plant_loss && effectful && n >= due && !last_undo.is_empty() {
                     dev.sync_all().map_err(|e| e.to_string())?;
                     let undo = last_undo.clone();
                     let lost = r.image(&format!("planted loss before ack:{n}"), acked, &undo, true)?;
@@ -620,8 +626,6 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
                         println!("planted loss before ack:{n}: NOT detected");
                     }
                 }
-            } else if m == "workload" {
-                started = true;
             }
             continue;
         }
@@ -630,7 +634,7 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
             pending.push(i);
             continue;
         }
-        let check = started && chosen.contains(&i);
+        let check = chosen.contains(&i);
         if check && a.subsets > 0 && !pending.is_empty() {
             // subset images: the device at the last point plus some of the writes since; any
             // write the device had not been told to persist may or may not be there, and a
@@ -711,9 +715,11 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
     });
     if a.plant_loss > 0 {
         println!("planted losses: {planted_caught} of {planted} detected");
-        c.check(&format!("{}/replay: the checker flags a planted loss of flushed writes", a.fs), planted_caught > 0, || {
-            format!("{planted_caught} of {planted} planted images flagged")
-        });
+        c.check(
+            &format!("{}/replay: the checker flags a planted loss of flushed writes", a.fs),
+            planted_caught > 0,
+            || format!("{planted_caught} of {planted} planted images flagged"),
+        );
     }
     println!(
         "replay time per image: {:.2}s (snapshot {:.2}s, mount {:.2}s, check+open+compare {:.2}s, umount+remove {:.2}s)",
@@ -796,10 +802,14 @@ fn verify(c: &mut Checks, dir: &Path, seed: u64, n: usize, acked: usize, exact: 
     };
     let hi = if exact { acked + 1 } else { n };
     let m = find_state(seed, &got, &states, acked, hi);
-    c.check(&format!("{name}: every acknowledged write present and exact ({acked} acknowledged ops)"), m.is_some(), || {
-        let (lost, _, why) = judge(seed, &got, &states, acked);
-        format!("{lost} acknowledged keys lost; {why}")
-    });
+    c.check(
+        &format!("{name}: every acknowledged write present and exact ({acked} acknowledged ops)"),
+        m.is_some(),
+        || {
+            let (lost, _, why) = judge(seed, &got, &states, acked);
+            format!("{lost} acknowledged keys lost; {why}")
+        },
+    );
     if let Some(m) = m {
         println!("VERIFIED {m} ops ({} keys)", got.len());
     }
@@ -808,7 +818,15 @@ fn verify(c: &mut Checks, dir: &Path, seed: u64, n: usize, acked: usize, exact: 
 
 /// Acknowledged ops, then a fault, then more ops: nothing may be acknowledged after a failed
 /// flush, and the first failure must be an I/O error or `Poisoned`.
-fn ioerr(c: &mut Checks, dir: &Path, seed: u64, n: usize, fault_at: usize, fault_cmd: &str, mode: &str) -> Result<(), String> {
+fn ioerr(
+    c: &mut Checks,
+    dir: &Path,
+    seed: u64,
+    n: usize,
+    fault_at: usize,
+    fault_cmd: &str,
+    mode: &str,
+) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let ops = gen_ops(seed, n);
     let db = Db::open(store_path(dir), workload_options()).map_err(|e| format!("open: {e}"))?;
@@ -894,9 +912,11 @@ fn enospc(c: &mut Checks, dir: &Path, filler: &Path) -> Result<(), String> {
     drop(db);
     let check = |c: &mut Checks, what: &str, model: &BTreeMap<Vec<u8>, Vec<u8>>| -> bool {
         match read_store(&path) {
-            Ok(got) => c.check(&format!("enospc: {what}: store reopens with every acknowledged write"), &got == model, || {
-                format!("{} keys recovered, {} acknowledged", got.len(), model.len())
-            }),
+            Ok(got) => {
+                c.check(&format!("enospc: {what}: store reopens with every acknowledged write"), &got == model, || {
+                    format!("{} keys recovered, {} acknowledged", got.len(), model.len())
+                })
+            }
             Err(e) => c.check(&format!("enospc: {what}: store reopens cleanly"), false, || e),
         }
     };

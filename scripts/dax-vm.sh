@@ -41,7 +41,7 @@
 #   Block-level crash tier and DAX power-cut rounds (issue 16; docs/dax.md "The block-level tier"):
 #   DAXVM_BLOCK=1              boot once more per fs for dm-log-writes record/replay + I/O errors
 #   DAXVM_BLOCK_OPS=300        workload ops recorded (growth, cleaning, punching, reuse)
-#   DAXVM_BLOCK_POINTS=40      flush/FUA points checked by the replay (0 = every one)
+#   DAXVM_BLOCK_POINTS=25      flush/FUA points checked by the replay (0 = every one)
 #   DAXVM_BLOCK_SUBSETS=1      subset images (writes since the last flush) before each point
 #   DAXVM_BLOCK_SEED=1         workload seed (the image sampling seed too)
 #   DAXVM_BLOCK_PLANT=3        planted-loss images the checker must flag (0 = none)
@@ -77,7 +77,7 @@ XFS_MKFS_OPTS=${DAXVM_XFS_MKFS_OPTS:-}
 CARGO_TESTS=${DAXVM_CARGO_TESTS:-0}
 BLOCK=${DAXVM_BLOCK:-1}
 BLOCK_OPS=${DAXVM_BLOCK_OPS:-300}
-BLOCK_POINTS=${DAXVM_BLOCK_POINTS:-40}
+BLOCK_POINTS=${DAXVM_BLOCK_POINTS:-25}
 BLOCK_SUBSETS=${DAXVM_BLOCK_SUBSETS:-1}
 BLOCK_SEED=${DAXVM_BLOCK_SEED:-1}
 BLOCK_PLANT=${DAXVM_BLOCK_PLANT:-3}
@@ -124,7 +124,7 @@ kill_qemu() {
   local pid
   [ -s "$PIDFILE" ] || return 0
   pid=$(cat "$PIDFILE" 2>/dev/null || true)
-  if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -F "daxvm:$WORK" >/dev/null; then
+  if [ -n "$pid" ] && { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null | grep -F "daxvm:$WORK" >/dev/null; then
     kill "$pid" 2>/dev/null || true
     sleep 1
     kill -9 "$pid" 2>/dev/null || true
@@ -329,7 +329,7 @@ export PATH=/daxvm/bin:/bin:/sbin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 MODE=write; FS=ext4; N=1000; POWERCUT=1; STEP_TIMEOUT=500; FAILS=0; XFS_OPTS=
-BOPS=300; BPOINTS=40; BSUBSETS=1; BSEED=1; BPLANT=3; BIOERR=1; BMB=400; CUTOPS=600; CUTSEED=1; ACKED=0; ROUND=1
+BOPS=300; BPOINTS=25; BSUBSETS=1; BSEED=1; BPLANT=3; BIOERR=1; BMB=400; CUTOPS=600; CUTSEED=1; ACKED=0; ROUND=1
 for a in $(cat /proc/cmdline); do
   case $a in
     daxvm.bops=*) BOPS=${a#*=} ;; daxvm.bpoints=*) BPOINTS=${a#*=} ;; daxvm.bsubsets=*) BSUBSETS=${a#*=} ;;
@@ -615,7 +615,8 @@ boot() {
   # loglevel 5 and all-CPU backtraces: a guest soft lockup (seen once in the ext4 verify boot)
   # prints its stacks to the boot log.
   # shellcheck disable=SC2086
-  ( timeout --kill-after=5 "$tmo" "$QEMU" $accel -smp "$SMP" \
+  # exec: no subshell left to print "Killed" when a power cut SIGKILLs QEMU (timeout re-raises it)
+  ( exec timeout --kill-after=5 "$tmo" "$QEMU" $accel -smp "$SMP" \
     -machine pc,nvdimm=on -m "${BOOT_MEM:-$MEM}",slots=2,maxmem=8G \
     -object memory-backend-file,id=mem1,share=on,mem-path="$img",size="$NVDIMM_SIZE",align=2M \
     -device nvdimm,id=nvdimm1,memdev=mem1 \
@@ -623,14 +624,14 @@ boot() {
     -append "console=ttyS0 loglevel=5 panic=-1 softlockup_all_cpu_backtrace=1 $kargs ${DAXVM_KERNEL_ARGS:-}" \
     -display none -nodefaults -serial stdio -monitor none -no-reboot \
     -name "daxvm:$WORK" -pidfile "$PIDFILE" \
-    < /dev/null > "$log" 2>&1; exit $? ) &
+    < /dev/null > "$log" 2>&1 ) &
   pid=$!
   if [ "$cut" -gt 0 ]; then
     # bounded: the QEMU run itself is under `timeout`; poll its console every 0.1 s
     while kill -0 "$pid" 2>/dev/null && [ $i -lt $((tmo * 10 + 100)) ]; do
       if [ "$(grep -ac '^ACK ' "$log" 2>/dev/null || true)" -ge "$cut" ]; then
         qpid=$(cat "$PIDFILE" 2>/dev/null || true)
-        if [ -n "$qpid" ] && tr '\0' ' ' < "/proc/$qpid/cmdline" 2>/dev/null | grep -F "daxvm:$WORK" >/dev/null; then
+        if [ -n "$qpid" ] && { tr '\0' ' ' < "/proc/$qpid/cmdline"; } 2>/dev/null | grep -F "daxvm:$WORK" >/dev/null; then
           kill -9 "$qpid" 2>/dev/null || true
           CUT_KILLED=1
         fi
@@ -639,7 +640,8 @@ boot() {
       sleep 0.1; i=$((i + 1))
     done
   fi
-  wait "$pid" || rc=$?
+  # (stderr: bash would report the job "Killed" after a power cut, which is intended)
+  wait "$pid" 2>/dev/null || rc=$?
   kill_qemu
   return $rc
 }
@@ -725,8 +727,8 @@ for fs in $FSLIST; do
       say "boot: $fs/daxcut round $r: kill QEMU after $k acknowledged ops ($acked acknowledged before)"
       boot "$l" "$cimg" "$BOOT_TIMEOUT" "$ACCEL_ARGS" \
         "daxvm.mode=daxcut daxvm.round=$r daxvm.acked=$acked daxvm.fs=$fs daxvm.cutops=$CUT_OPS daxvm.cutseed=$CUT_SEED daxvm.step_timeout=$STEP_TIMEOUT" "$k" || rc=$?
-      last=$(tr -d '\r' < "$l" | grep -a '^ACK ' | tail -1 | cut -d' ' -f2)
-      ver=$(tr -d '\r' < "$l" | grep -a '^VERIFIED ' | tail -1 | cut -d' ' -f2)
+      last=$(tr -d '\r' < "$l" | grep -a '^ACK ' | tail -1 | cut -d' ' -f2 || true)
+      ver=$(tr -d '\r' < "$l" | grep -a '^VERIFIED ' | tail -1 | cut -d' ' -f2 || true)
       say "boot: $fs/daxcut round $r finished in $(awk -v a="$tb" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s (QEMU rc=$rc, killed=$CUT_KILLED, verified ${ver:-none}, last ACK ${last:-none})"
       tr -d '\r' < "$l" | grep -avE '^\[ *[0-9]+\.[0-9]+\]|^$|^ACK |^qemu-system-x86_64: (warning|terminating)' | sed "s|^|  [$fs/cut$r] |" || true
       count_log "$l" "$fs/cut$r"
