@@ -436,6 +436,8 @@ struct Replay {
     keep_going: bool,
     /// Seconds spent per step (informational: where a crash image's time goes).
     secs: [f64; 4],
+    /// Images built (planted ones included), the divisor of `secs`.
+    built: usize,
 }
 
 /// A write applied to an image, or reverted: (byte offset on the device, bytes).
@@ -451,8 +453,10 @@ impl Replay {
     }
 
     /// Builds a snapshot of the replay device, applies `extra` on top, mounts it, and judges the
-    /// store against `c` acknowledged ops. Returns the lost-key count (0 = good image).
-    fn image(&mut self, what: &str, c: usize, extra: &[Write], expect_loss: bool) -> Result<usize, String> {
+    /// store against `c` acknowledged ops. Returns the acknowledged keys lost and whether the
+    /// op in flight was torn (`(0, false)`: a good image); `Err` when the image does not mount
+    /// or the store does not open or check.
+    fn image(&mut self, what: &str, c: usize, extra: &[Write], expect_loss: bool) -> Result<(usize, bool), String> {
         let name = "bcsnap";
         let table = format!("0 {} snapshot {} {} N 8", self.sectors, self.dev, self.cow);
         let mut t = std::time::Instant::now();
@@ -462,7 +466,7 @@ impl Replay {
         };
         sh("dmsetup", &["create", name, "--table", &table])?;
         let mut secs = self.secs;
-        let result = (|| -> Result<usize, String> {
+        let result = (|| -> Result<(usize, bool), String> {
             let node = dm_node(name)?;
             if !extra.is_empty() {
                 let f = OpenOptions::new().write(true).open(&node).map_err(|e| format!("{node}: {e}"))?;
@@ -487,7 +491,7 @@ impl Replay {
             if (lost > 0 || torn) && !expect_loss {
                 println!("VIOLATION {what} ({c} acknowledged ops): {lost} acknowledged keys lost, torn={torn}: {why}");
             }
-            Ok(lost + torn as usize)
+            Ok((lost, torn))
         })();
         let mut rm = sh("dmsetup", &["remove", name]);
         for _ in 0..20 {
@@ -499,15 +503,16 @@ impl Replay {
         }
         lap(&mut secs, 3);
         self.secs = secs;
+        self.built += 1;
         rm?;
         result
     }
 
-    fn count(&mut self, what: &str, r: Result<usize, String>) -> Result<(), String> {
+    fn count(&mut self, what: &str, r: Result<(usize, bool), String>) -> Result<(), String> {
         self.images += 1;
         match r {
-            Ok(0) => Ok(()),
-            Ok(n) => {
+            Ok((0, false)) => Ok(()),
+            Ok((n, _)) => {
                 self.lost += n;
                 self.bad_images += 1;
                 if self.keep_going {
@@ -562,6 +567,7 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
         bad_images: 0,
         keep_going: a.keep_going,
         secs: [0.0; 4],
+        built: 0,
     };
     std::fs::create_dir_all(&r.mnt).map_err(|e| e.to_string())?;
     // flush/FUA points from the `workload` mark on (before it: mkfs, mount, store creation)
@@ -617,13 +623,17 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
                 if a.plant_loss > 0 && planted < a.plant_loss && effectful && n >= due && !last_undo.is_empty() {
                     dev.sync_all().map_err(|e| e.to_string())?;
                     let undo = last_undo.clone();
-                    let lost = r.image(&format!("planted loss before ack:{n}"), acked, &undo, true)?;
                     planted += 1;
-                    if lost > 0 {
-                        planted_caught += 1;
-                        println!("planted loss before ack:{n}: detected ({lost} keys)");
-                    } else {
-                        println!("planted loss before ack:{n}: NOT detected");
+                    match r.image(&format!("planted loss before ack:{n}"), acked, &undo, true) {
+                        Ok((0, false)) => println!("planted loss before ack:{n}: NOT detected"),
+                        Ok((lost, torn)) => {
+                            planted_caught += 1;
+                            println!("planted loss before ack:{n}: detected ({lost} keys lost, torn={torn})");
+                        }
+                        Err(e) => {
+                            planted_caught += 1;
+                            println!("planted loss before ack:{n}: detected (the image fails: {e})");
+                        }
                     }
                 }
             }
@@ -723,11 +733,11 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
     }
     println!(
         "replay time per image: {:.2}s (snapshot {:.2}s, mount {:.2}s, check+open+compare {:.2}s, umount+remove {:.2}s)",
-        r.secs.iter().sum::<f64>() / r.images.max(1) as f64,
-        r.secs[0] / r.images.max(1) as f64,
-        r.secs[1] / r.images.max(1) as f64,
-        r.secs[2] / r.images.max(1) as f64,
-        r.secs[3] / r.images.max(1) as f64
+        r.secs.iter().sum::<f64>() / r.built.max(1) as f64,
+        r.secs[0] / r.built.max(1) as f64,
+        r.secs[1] / r.built.max(1) as f64,
+        r.secs[2] / r.built.max(1) as f64,
+        r.secs[3] / r.built.max(1) as f64
     );
     println!("BLOCKLEVEL images={} lost={}", r.images, r.lost);
     Ok(())
