@@ -604,7 +604,7 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
     let dev = OpenOptions::new().read(true).write(true).open(&a.dev).map_err(|e| format!("{}: {e}", a.dev))?;
     let mut acked = 0usize; // acknowledged ops: marks `ack:<c>` seen so far
     let mut pending: Vec<usize> = Vec::new(); // writes since the last flush/FUA point
-    let mut last_undo: Vec<Write> = Vec::new(); // old contents under the last interval's writes
+    let mut since_ack: Vec<Write> = Vec::new(); // old contents under the writes since the last ack
     let (mut planted, mut planted_caught) = (0usize, 0usize);
     let mut subset_images = 0usize;
     for (i, e) in entries.iter().enumerate() {
@@ -615,14 +615,16 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
                     return Err(format!("mark {m} after ack:{acked}: the log and the workload disagree"));
                 }
                 acked = n;
-                // planted loss: an image that lacks the writes of the interval before this
-                // ack (as if the device had dropped flushed writes). The checker must flag it.
-                let effectful = !matches!(ops[n - 1], Op::Compact);
+                // planted loss: an image that lacks every write logged since the previous ack
+                // (as if the device had dropped writes it had flushed before this ack, data and
+                // metadata alike). The checker must flag it. Only ops that change the contents.
+                let effectful = r.states[n] != r.states[n - 1];
                 // spread over the workload: the first effectful ack at or after k/(M+1) of it
                 let due = (planted + 1) * a.ops / (a.plant_loss + 1);
-                if a.plant_loss > 0 && planted < a.plant_loss && effectful && n >= due && !last_undo.is_empty() {
+                if a.plant_loss > 0 && planted < a.plant_loss && effectful && n >= due && !since_ack.is_empty() {
                     dev.sync_all().map_err(|e| e.to_string())?;
-                    let undo = last_undo.clone();
+                    // reverting in reverse order restores the oldest contents
+                    let undo: Vec<Write> = since_ack.iter().rev().cloned().collect();
                     planted += 1;
                     match r.image(&format!("planted loss before ack:{n}"), acked, &undo, true) {
                         Ok((0, false)) => println!("planted loss before ack:{n}: NOT detected"),
@@ -636,6 +638,7 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
                         }
                     }
                 }
+                since_ack.clear();
             }
             continue;
         }
@@ -677,7 +680,6 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
             }
         }
         // apply the interval's writes and the point itself, remembering what they covered
-        let mut undo = Vec::new();
         for &w in pending.iter().chain(std::iter::once(&i)) {
             let we = &entries[w];
             if we.nr == 0 {
@@ -688,15 +690,11 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
             if a.plant_loss > 0 {
                 let mut old = vec![0u8; data.len()];
                 dev.read_exact_at(&mut old, at).map_err(|e| e.to_string())?;
-                undo.push((at, old));
+                since_ack.push((at, old));
             }
             dev.write_all_at(&data, at).map_err(|e| format!("{}: {e}", a.dev))?;
         }
         pending.clear();
-        if !undo.is_empty() {
-            undo.reverse(); // reverting in reverse order restores the oldest contents
-            last_undo = undo;
-        }
         if check {
             dev.sync_all().map_err(|e| e.to_string())?;
             let what = format!("flush point at entry {i}");
