@@ -324,7 +324,11 @@ fn dm_mark(name: &str, text: &str) -> Result<(), String> {
         Ok(())
     } else {
         let e = std::io::Error::last_os_error();
-        // fall back on the tool (e.g. a kernel that refuses the 4.0.0 header)
+        // fall back on the tool (e.g. a kernel that refuses the 4.0.0 header), and say so once
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            println!("dm_mark: DM_TARGET_MSG ioctl failed ({e}); falling back on `dmsetup message`");
+        }
         let out = Command::new("dmsetup").args(["message", name, "0", "mark", text]).output();
         match out {
             Ok(o) if o.status.success() => Ok(()),
@@ -484,6 +488,9 @@ impl Replay {
             } else {
                 read_store(&store).map(|got| judge(self.seed, &got, &self.states, c))
             };
+            if verdict.as_ref().map_or(true, |v| v.0 > 0 || v.1) && !expect_loss {
+                describe_store(&store);
+            }
             lap(&mut secs, 2);
             let um = sh("umount", &[self.mnt.to_str().unwrap()]);
             let (lost, torn, why) = verdict?;
@@ -508,7 +515,9 @@ impl Replay {
         result
     }
 
-    fn count(&mut self, what: &str, r: Result<(usize, bool), String>) -> Result<(), String> {
+    /// Counts one image judged against `c` acknowledged ops. An image whose store does not open
+    /// (or does not mount) loses every acknowledged key: none of them can be read.
+    fn count(&mut self, what: &str, c: usize, r: Result<(usize, bool), String>) -> Result<(), String> {
         self.images += 1;
         match r {
             Ok((0, false)) => Ok(()),
@@ -523,13 +532,33 @@ impl Replay {
             }
             Err(e) => {
                 self.bad_images += 1;
-                println!("VIOLATION {what}: {e}");
+                let keys = self.states[c].len();
+                self.lost += keys;
+                println!("VIOLATION {what}: {e} (all {keys} acknowledged keys unreadable)");
                 if self.keep_going {
                     Ok(())
                 } else {
                     Err(format!("{what}: {e}"))
                 }
             }
+        }
+    }
+}
+
+/// On a violation: the store file's size and the first bytes of each 2 MiB segment (where its
+/// SegmentHead record lives), to tell a stale head from a torn one.
+fn describe_store(path: &Path) {
+    let Ok(f) = File::open(path) else {
+        println!("  store: cannot open {}", path.display());
+        return;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    println!("  store: {} bytes", len);
+    for seg in 0..len.div_ceil(2 << 20) {
+        let mut b = [0u8; 48];
+        if f.read_exact_at(&mut b, seg * (2 << 20)).is_ok() {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            println!("  segment {seg} at {}: {hex}", seg * (2 << 20));
         }
     }
 }
@@ -546,6 +575,7 @@ struct ReplayArgs {
     img_seed: u64,
     plant_loss: usize,
     keep_going: bool,
+    only_subsets: bool,
 }
 
 fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
@@ -655,27 +685,42 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
             dev.sync_all().map_err(|e| e.to_string())?;
             for s in 0..a.subsets {
                 let mut extra = Vec::new();
+                let mut detail = Vec::new(); // what the image holds of each write, for a report
                 for &w in &pending {
                     let we = &entries[w];
                     let keep = rng.below(2) == 0;
                     if !keep {
+                        detail.push(format!("#{w} {}+{}B dropped", we.sector * ss, we.nr * ss));
                         continue;
                     }
                     let data = r.data(we)?;
                     let at = we.sector * ss;
                     if data.len() > 4096 && rng.below(4) == 0 {
+                        let mut kept = 0;
                         for (k, blk) in data.chunks(4096).enumerate() {
                             if rng.below(2) == 0 {
                                 extra.push((at + (k * 4096) as u64, blk.to_vec()));
+                                kept += 1;
                             }
                         }
+                        detail.push(format!(
+                            "#{w} {at}+{}B torn: {kept} of {} 4K blocks",
+                            data.len(),
+                            data.len().div_ceil(4096)
+                        ));
                     } else {
+                        detail.push(format!("#{w} {at}+{}B kept", data.len()));
                         extra.push((at, data));
                     }
                 }
-                let what = format!("subset {s} before entry {i} ({} of {} writes)", extra.len(), pending.len());
+                let what = format!(
+                    "subset {s} before entry {i} ({} pieces of {} writes: {})",
+                    extra.len(),
+                    pending.len(),
+                    detail.join(", ")
+                );
                 let res = r.image(&what, acked, &extra, false);
-                r.count(&what, res)?;
+                r.count(&what, acked, res)?;
                 subset_images += 1;
             }
         }
@@ -695,11 +740,11 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
             dev.write_all_at(&data, at).map_err(|e| format!("{}: {e}", a.dev))?;
         }
         pending.clear();
-        if check {
+        if check && !a.only_subsets {
             dev.sync_all().map_err(|e| e.to_string())?;
             let what = format!("flush point at entry {i}");
             let res = r.image(&what, acked, &[], false);
-            r.count(&what, res)?;
+            r.count(&what, acked, res)?;
         }
     }
     // the end of the log (after umount): every op acknowledged
@@ -710,7 +755,7 @@ fn replay(c: &mut Checks, a: &ReplayArgs) -> Result<(), String> {
     }
     dev.sync_all().map_err(|e| e.to_string())?;
     let res = r.image("end of log", acked, &[], false);
-    r.count("end of log", res)?;
+    r.count("end of log", acked, res)?;
     println!(
         "replay {}: {} crash images ({} flush points of {} checked, {subset_images} subset images, end), {} acknowledged writes lost, {} bad images, {acked} ops acknowledged",
         a.fs, r.images, chosen.len().min(points.len()), points.len(), r.lost, r.bad_images
@@ -1025,6 +1070,7 @@ fn main() -> ExitCode {
                 img_seed: a.num("--img-seed", 1),
                 plant_loss: a.num("--plant-loss", 0) as usize,
                 keep_going: a.flag("--keep-going"),
+                only_subsets: a.flag("--only-subsets"),
             },
         ),
         "ioerr" => ioerr(

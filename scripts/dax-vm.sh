@@ -44,6 +44,7 @@
 #   DAXVM_BLOCK_POINTS=25      flush/FUA points checked by the replay (0 = every one)
 #   DAXVM_BLOCK_SUBSETS=1      subset images (writes since the last flush) before each point
 #   DAXVM_BLOCK_SEED=1         workload seed (the image sampling seed too)
+#   DAXVM_BLOCK_REPLAY_ARGS    extra `block_crash replay` flags, e.g. --only-subsets
 #   DAXVM_BLOCK_PLANT=3        planted-loss images the checker must flag (0 = none)
 #   DAXVM_BLOCK_IOERR=1        the I/O-error and ENOSPC scenarios (dm-flakey, a full fs)
 #   DAXVM_BLOCK_MB=400         size of each guest ramdisk (data, log, replay, COW, fault)
@@ -80,6 +81,7 @@ BLOCK_OPS=${DAXVM_BLOCK_OPS:-300}
 BLOCK_POINTS=${DAXVM_BLOCK_POINTS:-25}
 BLOCK_SUBSETS=${DAXVM_BLOCK_SUBSETS:-1}
 BLOCK_SEED=${DAXVM_BLOCK_SEED:-1}
+BLOCK_REPLAY_ARGS=${DAXVM_BLOCK_REPLAY_ARGS:-}
 BLOCK_PLANT=${DAXVM_BLOCK_PLANT:-3}
 BLOCK_IOERR=${DAXVM_BLOCK_IOERR:-1}
 BLOCK_MB=${DAXVM_BLOCK_MB:-400}
@@ -329,13 +331,14 @@ export PATH=/daxvm/bin:/bin:/sbin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 MODE=write; FS=ext4; N=1000; POWERCUT=1; STEP_TIMEOUT=500; FAILS=0; XFS_OPTS=
-BOPS=300; BPOINTS=25; BSUBSETS=1; BSEED=1; BPLANT=3; BIOERR=1; BMB=400; CUTOPS=600; CUTSEED=1; ACKED=0; ROUND=1
+BARGS=; BOPS=300; BPOINTS=25; BSUBSETS=1; BSEED=1; BPLANT=3; BIOERR=1; BMB=400; CUTOPS=600; CUTSEED=1; ACKED=0; ROUND=1
 for a in $(cat /proc/cmdline); do
   case $a in
     daxvm.bops=*) BOPS=${a#*=} ;; daxvm.bpoints=*) BPOINTS=${a#*=} ;; daxvm.bsubsets=*) BSUBSETS=${a#*=} ;;
     daxvm.bseed=*) BSEED=${a#*=} ;; daxvm.bplant=*) BPLANT=${a#*=} ;; daxvm.bioerr=*) BIOERR=${a#*=} ;;
     daxvm.bmb=*) BMB=${a#*=} ;; daxvm.cutops=*) CUTOPS=${a#*=} ;; daxvm.cutseed=*) CUTSEED=${a#*=} ;;
     daxvm.acked=*) ACKED=${a#*=} ;; daxvm.round=*) ROUND=${a#*=} ;;
+    daxvm.bargs=*) BARGS=$(echo "${a#*=}" | tr ':' ' ') ;;
     daxvm.mode=*) MODE=${a#*=} ;; daxvm.fs=*) FS=${a#*=} ;; daxvm.n=*) N=${a#*=} ;;
     daxvm.powercut=*) POWERCUT=${a#*=} ;; daxvm.step_timeout=*) STEP_TIMEOUT=${a#*=} ;;
     daxvm.xfs_opts=*) XFS_OPTS=$(echo "${a#*=}" | tr ':' ' ') ;;
@@ -413,7 +416,7 @@ block_record_replay() {
   log "block: log-writes status: $(dmsetup status logw)"
   dmsetup remove logw || fail "$FS/block: dmsetup remove logw"
   run "$FS/block-replay" block_crash replay --log /dev/ram1 --dev /dev/ram2 --cow /dev/ram3 --fs $FS \
-    --seed $BSEED --ops $BOPS --points $BPOINTS --subsets $BSUBSETS --img-seed $BSEED --plant-loss $BPLANT --keep-going \
+    --seed $BSEED --ops $BOPS --points $BPOINTS --subsets $BSUBSETS --img-seed $BSEED --plant-loss $BPLANT --keep-going $BARGS \
     > /tmp/replay.out 2>&1
   cat /tmp/replay.out
   set -- $(grep '^BLOCKLEVEL' /tmp/replay.out | sed 's/[a-z]*=//g')
@@ -754,7 +757,7 @@ for fs in $FSLIST; do
     tb=$(date +%s.%N); rc=0; l=$LOGDIR/$fs-block.log
     say "boot: $fs/block (timeout ${BLOCK_TIMEOUT}s; $BLOCK_OPS ops, $BLOCK_POINTS flush points, $BLOCK_SUBSETS subsets each, seed $BLOCK_SEED)"
     BOOT_MEM=2G boot "$l" "$img" "$BLOCK_TIMEOUT" "$ACCEL_ARGS" \
-      "daxvm.mode=block daxvm.fs=$fs daxvm.bops=$BLOCK_OPS daxvm.bpoints=$BLOCK_POINTS daxvm.bsubsets=$BLOCK_SUBSETS daxvm.bseed=$BLOCK_SEED daxvm.bplant=$BLOCK_PLANT daxvm.bioerr=$BLOCK_IOERR daxvm.bmb=$BLOCK_MB daxvm.powercut=0 daxvm.step_timeout=$BLOCK_STEP_TIMEOUT" || rc=$?
+      "daxvm.mode=block daxvm.fs=$fs daxvm.bops=$BLOCK_OPS daxvm.bpoints=$BLOCK_POINTS daxvm.bsubsets=$BLOCK_SUBSETS daxvm.bseed=$BLOCK_SEED daxvm.bplant=$BLOCK_PLANT daxvm.bioerr=$BLOCK_IOERR daxvm.bmb=$BLOCK_MB${BLOCK_REPLAY_ARGS:+ daxvm.bargs=$(echo "$BLOCK_REPLAY_ARGS" | tr ' ' ':')} daxvm.powercut=0 daxvm.step_timeout=$BLOCK_STEP_TIMEOUT" || rc=$?
     say "boot: $fs/block finished in $(awk -v a="$tb" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s (QEMU rc=$rc, log $l)"
     report "$fs/block" "$l" "$rc"
   fi
@@ -764,7 +767,8 @@ done
 echo
 say "summary (accelerator $ACCEL, kernel $KVER, n=$NKEYS, powercut=$POWERCUT):"
 for fs in $FSLIST; do
-  tr -d '\r' < "$LOGDIR/$fs-write.log" 2>/dev/null | grep -a -e '^BENCH' -e 'DAXVM: trace' | sed "s/^DAXVM: //; s/^/  $fs: /" || true
+  [ -f "$LOGDIR/$fs-write.log" ] || continue
+  tr -d '\r' < "$LOGDIR/$fs-write.log" | grep -a -e '^BENCH' -e 'DAXVM: trace' | sed "s/^DAXVM: //; s/^/  $fs: /" || true
 done
 for fs in $FSLIST; do
   [ -z "${CUT_SUMMARY[$fs]:-}" ] || echo "dax power cuts $fs: ${CUT_SUMMARY[$fs]}"
