@@ -41,6 +41,22 @@
 #   DAXVM_XFS_MKFS_OPTS        extra mkfs.xfs options, e.g. '-d su=2m,sw=1' (2 MiB-aligned
 #                              extents, so xfs DAX faults can use PMDs; default mkfs: PTEs)
 #   DAXVM_REFRESH=1            re-download the guest kernel and rebuild the cached pieces
+#   Block-level crash tier and DAX power-cut rounds (issue 16; docs/dax.md "The block-level tier"):
+#   DAXVM_BLOCK=1              boot once more per fs for dm-log-writes record/replay + I/O errors
+#   DAXVM_BLOCK_OPS=300        workload ops recorded (growth, cleaning, punching, reuse)
+#   DAXVM_BLOCK_POINTS=25      flush/FUA points checked by the replay (0 = every one)
+#   DAXVM_BLOCK_SUBSETS=1      subset images (writes since the last flush) before each point
+#   DAXVM_BLOCK_SEED=1         workload seed (the image sampling seed too)
+#   DAXVM_BLOCK_REPLAY_ARGS    extra `block_crash replay` flags, e.g. --only-subsets
+#   DAXVM_BLOCK_PLANT=3        planted-loss images the checker must flag (0 = none)
+#   DAXVM_BLOCK_IOERR=1        the I/O-error and ENOSPC scenarios (dm-flakey, a full fs)
+#   DAXVM_BLOCK_MB=400         size of each guest ramdisk (data, log, replay, COW, fault)
+#   DAXVM_CUT_ROUNDS=2         DAX power cuts (QEMU killed mid-workload), each verified after reboot
+#   DAXVM_CUT_OPS=600          op sequence of the power-cut workload
+#   DAXVM_CUT_SEED=1           seed of the power-cut workload and of the kill points
+#   DAXVM_TIERS='dax cut block'  which boots run: dax = the write/verify pair, cut = the power-cut
+#                              rounds, block = the block-level boot (scripts/block-crash.sh: block)
+#   DAXVM_BLOCK_TIMEOUT=1500 DAXVM_BLOCK_STEP_TIMEOUT=1200   limits of the block-level boot
 #   CARGO_TARGET_DIR           where cargo builds (default: <repo>/target)
 #
 # Exit status: 0 = every guest check passed; 1 = a check failed / a boot broke / the guest
@@ -63,6 +79,23 @@ REFRESH=${DAXVM_REFRESH:-0}
 QEMU=${DAXVM_QEMU:-qemu-system-x86_64}
 XFS_MKFS_OPTS=${DAXVM_XFS_MKFS_OPTS:-}
 CARGO_TESTS=${DAXVM_CARGO_TESTS:-0}
+BLOCK=${DAXVM_BLOCK:-1}
+BLOCK_OPS=${DAXVM_BLOCK_OPS:-300}
+BLOCK_POINTS=${DAXVM_BLOCK_POINTS:-25}
+BLOCK_SUBSETS=${DAXVM_BLOCK_SUBSETS:-1}
+BLOCK_SEED=${DAXVM_BLOCK_SEED:-1}
+BLOCK_REPLAY_ARGS=${DAXVM_BLOCK_REPLAY_ARGS:-}
+BLOCK_PLANT=${DAXVM_BLOCK_PLANT:-3}
+BLOCK_IOERR=${DAXVM_BLOCK_IOERR:-1}
+BLOCK_MB=${DAXVM_BLOCK_MB:-400}
+CUT_ROUNDS=${DAXVM_CUT_ROUNDS:-2}
+CUT_OPS=${DAXVM_CUT_OPS:-600}
+CUT_SEED=${DAXVM_CUT_SEED:-1}
+BLOCK_TIMEOUT=${DAXVM_BLOCK_TIMEOUT:-1500}
+BLOCK_STEP_TIMEOUT=${DAXVM_BLOCK_STEP_TIMEOUT:-1200}
+TIERS=${DAXVM_TIERS:-dax cut block}
+case " $TIERS " in *" cut "*) ;; *) CUT_ROUNDS=0 ;; esac
+case " $TIERS " in *" block "*) ;; *) BLOCK=0 ;; esac
 EXTRA=()
 if [ -n "${DAXVM_EXTRA_BINS:-}" ]; then
   IFS=';' read -r -a EXTRA <<< "$DAXVM_EXTRA_BINS"
@@ -96,7 +129,7 @@ kill_qemu() {
   local pid
   [ -s "$PIDFILE" ] || return 0
   pid=$(cat "$PIDFILE" 2>/dev/null || true)
-  if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -F "daxvm:$WORK" >/dev/null; then
+  if [ -n "$pid" ] && { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null | grep -F "daxvm:$WORK" >/dev/null; then
     kill "$pid" 2>/dev/null || true
     sleep 1
     kill -9 "$pid" 2>/dev/null || true
@@ -116,6 +149,7 @@ ensure_packages() {
   need_cmd mke2fs || want+=(e2fsprogs)
   case " $FSLIST " in *" xfs "*) need_cmd mkfs.xfs || want+=(xfsprogs) ;; esac
   need_cmd gzip || want+=(gzip)
+  need_cmd dmsetup || want+=(dmsetup)      # device-mapper tool for the block-level tier
   [ ${#want[@]} -eq 0 ] && return 0
   say "installing host packages: ${want[*]}"
   if [ "$(id -u)" != 0 ]; then
@@ -131,7 +165,7 @@ ensure_packages
 need_cmd "$QEMU" || skip "$QEMU is not installed and could not be installed (apt: qemu-system-x86)"
 QEMU_VERSION=$("$QEMU" --version 2>/dev/null | head -1) || skip "$QEMU does not run on this host"
 [ -n "$QEMU_VERSION" ] || skip "$QEMU does not run on this host"
-for c in cpio mke2fs gzip; do need_cmd $c || die "host tool '$c' is missing"; done
+for c in cpio mke2fs gzip dmsetup; do need_cmd $c || die "host tool '$c' is missing"; done
 [ -x /bin/busybox ] || die "/bin/busybox (busybox-static) is missing"
 /bin/busybox --list | grep -x depmod >/dev/null || die "/bin/busybox has no depmod applet (need busybox-static)"
 case " $FSLIST " in *" xfs "*) need_cmd mkfs.xfs || die "mkfs.xfs (xfsprogs) is missing" ;; esac
@@ -142,19 +176,27 @@ say "host: $QEMU_VERSION; work dir $WORK"
 if [ -z "$GUEST_BIN" ]; then
   need_cmd cargo || die "cargo not found (or pass --guest-bin)"
   TD=${CARGO_TARGET_DIR:-$REPO/target}
-  say "building: cargo build --release --example dax_guest --example quickstart (target dir $TD)"
-  (cd "$REPO" && CARGO_TARGET_DIR=$TD cargo build --release --example dax_guest --example quickstart) \
+  say "building: cargo build --release --example dax_guest --example quickstart --example block_crash (target dir $TD)"
+  (cd "$REPO" && CARGO_TARGET_DIR=$TD cargo build --release --example dax_guest --example quickstart --example block_crash) \
     > "$WORK/cargo-build.log" 2>&1 || { tail -40 "$WORK/cargo-build.log"; die "cargo build of the examples failed"; }
   GUEST_BIN=$TD/release/examples/dax_guest
-  # The crash-simulator sweep in ADR mode runs in every guest boot too (issue 6).
-  say "building: cargo build --release --features cli --bin daxkv (ADR crash sweep in the guest)"
-  (cd "$REPO" && CARGO_TARGET_DIR=$TD cargo build --release --features cli --bin daxkv) \
-    >> "$WORK/cargo-build.log" 2>&1 || { tail -40 "$WORK/cargo-build.log"; die "cargo build of the daxkv CLI failed"; }
-  EXTRA+=("$TD/release/daxkv crashtest --model adr --seeds 2 --ops 30 --threads 2")
+  # The crash-simulator sweep in ADR mode runs in every write boot too (issue 6).
+  case " $TIERS " in *" dax "*)
+    say "building: cargo build --release --features cli --bin daxkv (ADR crash sweep in the guest)"
+    (cd "$REPO" && CARGO_TARGET_DIR=$TD cargo build --release --features cli --bin daxkv) \
+      >> "$WORK/cargo-build.log" 2>&1 || { tail -40 "$WORK/cargo-build.log"; die "cargo build of the daxkv CLI failed"; }
+    EXTRA+=("$TD/release/daxkv crashtest --model adr --seeds 2 --ops 30 --threads 2") ;;
+  esac
 fi
 # the quickstart example runs too when it sits beside dax_guest (always, when we built it)
 QUICKSTART_BIN=$(dirname "$GUEST_BIN")/quickstart
 [ -x "$QUICKSTART_BIN" ] || QUICKSTART_BIN=
+# the block-level tier's program, beside dax_guest
+BLOCK_BIN=$(dirname "$GUEST_BIN")/block_crash
+if [ ! -x "$BLOCK_BIN" ]; then
+  BLOCK_BIN=
+  if [ "$BLOCK" = 1 ] || [ "$CUT_ROUNDS" -gt 0 ]; then die "block_crash is missing beside $GUEST_BIN (build --example block_crash, or DAXVM_BLOCK=0 DAXVM_CUT_ROUNDS=0)"; fi
+fi
 [ -x "$GUEST_BIN" ] || die "guest binary $GUEST_BIN is missing or not executable"
 if [ "$CARGO_TESTS" = 1 ]; then
   TD=${CARGO_TARGET_DIR:-$REPO/target}
@@ -229,7 +271,7 @@ copy_elf() {
 pack() { (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -1) > "$2"; }
 
 # modules the guest needs: NVDIMM (ACPI NFIT -> libnvdimm -> nd_pmem), ext4, xfs, crc32c
-WANT_MODS="nfit nd_pmem ext4 xfs crc32c_generic crc32c-intel"
+WANT_MODS="nfit nd_pmem ext4 xfs crc32c_generic crc32c-intel dm-mod dm-log-writes dm-snapshot dm-flakey brd"
 declare -A SEEN=()
 MODFILES=()
 add_mod() { # $1: path relative to $KMOD, deps first
@@ -250,6 +292,7 @@ for m in $WANT_MODS; do
 done
 MKFS_TOOLS="mke2fs"
 need_cmd mkfs.xfs && MKFS_TOOLS="$MKFS_TOOLS mkfs.xfs"   # always, so --fs does not change the cache key
+MKFS_TOOLS="$MKFS_TOOLS dmsetup"                           # the block-level tier's device-mapper tool
 BASE_KEY=$( { echo "$KVER $WANT_MODS $MKFS_TOOLS v1"; sha256sum /bin/busybox;
              for t in $MKFS_TOOLS; do sha256sum "$(command -v "$t")"; done; } | sha256sum | cut -c1-16)
 BASE=$WORK/base-$BASE_KEY.cpio.gz
@@ -291,8 +334,14 @@ export PATH=/daxvm/bin:/bin:/sbin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 MODE=write; FS=ext4; N=1000; POWERCUT=1; STEP_TIMEOUT=500; FAILS=0; XFS_OPTS=
+BARGS=; BOPS=300; BPOINTS=25; BSUBSETS=1; BSEED=1; BPLANT=3; BIOERR=1; BMB=400; CUTOPS=600; CUTSEED=1; ACKED=0; ROUND=1
 for a in $(cat /proc/cmdline); do
   case $a in
+    daxvm.bops=*) BOPS=${a#*=} ;; daxvm.bpoints=*) BPOINTS=${a#*=} ;; daxvm.bsubsets=*) BSUBSETS=${a#*=} ;;
+    daxvm.bseed=*) BSEED=${a#*=} ;; daxvm.bplant=*) BPLANT=${a#*=} ;; daxvm.bioerr=*) BIOERR=${a#*=} ;;
+    daxvm.bmb=*) BMB=${a#*=} ;; daxvm.cutops=*) CUTOPS=${a#*=} ;; daxvm.cutseed=*) CUTSEED=${a#*=} ;;
+    daxvm.acked=*) ACKED=${a#*=} ;; daxvm.round=*) ROUND=${a#*=} ;;
+    daxvm.bargs=*) BARGS=$(echo "${a#*=}" | tr ':' ' ') ;;
     daxvm.mode=*) MODE=${a#*=} ;; daxvm.fs=*) FS=${a#*=} ;; daxvm.n=*) N=${a#*=} ;;
     daxvm.powercut=*) POWERCUT=${a#*=} ;; daxvm.step_timeout=*) STEP_TIMEOUT=${a#*=} ;;
     daxvm.xfs_opts=*) XFS_OPTS=$(echo "${a#*=}" | tr ':' ' ') ;;
@@ -343,11 +392,103 @@ run() {
   [ $rc = 0 ] || fail "$name: exit status $rc"
   return $rc
 }
+# ---- the block-level tier (daxvm.mode=block; issue 16, docs/dax.md "The block-level tier").
+# ram0 data, ram1 dm-log-writes log, ram2 replay target, ram3 snapshot COW, ram4 fault device.
+# No udev in the guest: libdevmapper makes its own nodes; dmnode finds /dev/dm-N by name.
+export DM_DISABLE_UDEV=1
+dmnode() { for d in /sys/block/dm-*; do [ "$(cat $d/dm/name 2>/dev/null)" = "$1" ] && { echo /dev/${d##*/}; return 0; }; done; return 1; }
+mkfs_on() { # DEV: a small filesystem (ext4 64 MiB; xfs needs 300 MiB), no discards
+  case $FS in
+    ext4) /sbin/mke2fs -q -F -t ext4 -b 4096 -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "$1" 64M ;;
+    xfs) /sbin/mkfs.xfs -q -f -K -m reflink=0 -d size=320m "$1" ;;
+  esac
+}
+BLOCK_IMAGES=0; BLOCK_LOST=0; IOERR_PASSED=0
+block_record_replay() {
+  local sect lw
+  sect=$(cat /sys/block/ram0/size)
+  dmsetup create logw --table "0 $sect log-writes /dev/ram0 /dev/ram1" || { fail "$FS/block: dmsetup create log-writes"; return 1; }
+  lw=$(dmnode logw) || { fail "$FS/block: no node for logw"; return 1; }
+  mkfs_on "$lw" || { fail "$FS/block: mkfs on log-writes"; return 1; }
+  block_crash mark logw mkfs || fail "$FS/block: mark"
+  mkdir -p /mnt/rec /mnt/img
+  mount -t $FS "$lw" /mnt/rec || { fail "$FS/block: mount log-writes device"; return 1; }
+  log "block: recording $BOPS ops on $FS over dm-log-writes ($lw -> ram0, log ram1)"
+  run "$FS/block-record" block_crash workload /mnt/rec/daxkv --seed $BSEED --ops $BOPS --mark logw --coverage
+  umount /mnt/rec || fail "$FS/block: umount"
+  log "block: log-writes status: $(dmsetup status logw)"
+  dmsetup remove logw || fail "$FS/block: dmsetup remove logw"
+  run "$FS/block-replay" block_crash replay --log /dev/ram1 --dev /dev/ram2 --cow /dev/ram3 --fs $FS \
+    --seed $BSEED --ops $BOPS --points $BPOINTS --subsets $BSUBSETS --img-seed $BSEED --plant-loss $BPLANT --keep-going $BARGS \
+    > /tmp/replay.out 2>&1
+  cat /tmp/replay.out
+  set -- $(grep '^BLOCKLEVEL' /tmp/replay.out | sed 's/[a-z]*=//g')
+  BLOCK_IMAGES=$((BLOCK_IMAGES + ${2:-0})); BLOCK_LOST=$((BLOCK_LOST + ${3:-0}))
+}
+# ---- I/O errors: dm-flakey over ram4 (flk-set switches the table), and a full filesystem
+FLK=
+flk_up() { # fresh filesystem on the fault device, mounted on /mnt/io
+  umount /mnt/io 2>/dev/null; dmsetup remove flk 2>/dev/null
+  dmsetup create flk --table "0 $(cat /sys/block/ram4/size) linear /dev/ram4 0" || return 1
+  FLK=$(dmnode flk) && mkfs_on "$FLK" && mkdir -p /mnt/io && mount -t $FS "$FLK" /mnt/io
+}
+flk_remount() { # the device healthy again, every cached block dropped, the filesystem recovered
+  umount /mnt/io || log "umount /mnt/io failed"
+  blockdev --flushbufs "$FLK" 2>/dev/null
+  flk-set linear || return 1
+  echo 3 > /proc/sys/vm/drop_caches
+  mount -t $FS "$FLK" /mnt/io
+}
+scenario() { # NAME: counts as passed when its steps added no FAIL
+  SC_NAME=$1; SC_FAILS=$FAILS; log "I/O-error scenario $FS/$1"
+}
+scenario_end() {
+  if [ $FAILS = $SC_FAILS ]; then IOERR_PASSED=$((IOERR_PASSED + 1)); pass "$FS/ioerr/$SC_NAME: scenario passed"
+  else echo "FAIL $FS/ioerr/$SC_NAME: scenario failed"; FAILS=$((FAILS+1)); fi
+}
+block_ioerr() {
+  flk_up || { fail "$FS/ioerr: setup of the fault device"; return 1; }
+  # 1. EIO on every write and flush from op 40 on (puts): Io/Poisoned, then a clean reopen
+  scenario eio-puts
+  run "$FS/ioerr-eio-puts" block_crash ioerr /mnt/io/a --seed 7 --ops 200 --fault-at 40 --mode eio --fault-cmd "flk-set error_writes"
+  flk_remount || fail "$FS/ioerr: remount after error_writes"
+  run "$FS/ioerr-eio-puts-reopen" block_crash verify /mnt/io/a --seed 7 --ops 200 --acked 40 --exact --name "$FS/ioerr/eio-puts reopen"
+  scenario_end
+  # 2. EIO from op 119 on: a compaction (cleaning copies + commit) is the first op to fail
+  scenario eio-compact
+  run "$FS/ioerr-eio-compact" block_crash ioerr /mnt/io/b --seed 8 --ops 200 --fault-at 119 --mode eio --fault-cmd "flk-set error_writes"
+  flk_remount || fail "$FS/ioerr: remount after error_writes"
+  run "$FS/ioerr-eio-compact-reopen" block_crash verify /mnt/io/b --seed 8 --ops 200 --acked 119 --exact --name "$FS/ioerr/eio-compact reopen"
+  scenario_end
+  # 3. writes silently dropped from op 60 on (a device that lies, then loses power)
+  scenario drop-writes
+  run "$FS/ioerr-drop" block_crash ioerr /mnt/io/c --seed 9 --ops 200 --fault-at 60 --mode drop --fault-cmd "flk-set drop_writes"
+  flk_remount || fail "$FS/ioerr: remount after drop_writes"
+  run "$FS/ioerr-drop-reopen" block_crash verify /mnt/io/c --seed 9 --ops 200 --acked 60 --name "$FS/ioerr/drop-writes reopen"
+  scenario_end
+  # 4. ENOSPC at growth: the filesystem filled but for 6 MiB
+  scenario enospc
+  flk_up || fail "$FS/ioerr: fresh filesystem for ENOSPC"
+  avail=$(df -m /mnt/io | awk 'NR==2 {print $4}')
+  fallocate -l $(( (avail - 6) * 1048576 )) /mnt/io/filler || fail "$FS/ioerr: fallocate filler ($avail MiB free)"
+  log "enospc: $(df -m /mnt/io | awk 'NR==2 {print $4}') MiB left free"
+  run "$FS/ioerr-enospc" block_crash enospc /mnt/io/d --filler /mnt/io/filler
+  scenario_end
+  umount /mnt/io; dmsetup remove flk
+}
+block_tier() {
+  for m in dm-mod dm-log-writes dm-snapshot dm-flakey; do modprobe $m || fail "modprobe $m"; done
+  modprobe brd rd_nr=5 rd_size=$((BMB * 1024)) || { fail "modprobe brd"; return; }
+  block_record_replay
+  [ "$BIOERR" = 1 ] && block_ioerr
+  log "BLOCKTIER fs=$FS images=$BLOCK_IMAGES lost=$BLOCK_LOST ioerr_passed=$IOERR_PASSED"
+}
 log "guest up: kernel $(uname -r), mode=$MODE fs=$FS n=$N, clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource), uptime=$(up)s"
 if [ "$MODE" = probe ]; then log "PROBE OK"; poweroff -f; sleep 10; fi
 grep -o -w -E 'clwb|clflushopt' /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/^/DAXVM: cpu flush instructions: /'; echo
 
 modprobe -a crc32c_generic crc32c-intel 2>/dev/null
+if [ "$MODE" = block ]; then modprobe $FS || fail "modprobe $FS"; block_tier; finish; fi
 for m in nfit nd_pmem $FS; do modprobe "$m" || fail "modprobe $m"; done
 
 # 1. the NVDIMM namespace. Label-less QEMU NVDIMMs come up "raw" (no struct pages: not
@@ -357,7 +498,11 @@ NS=/sys/bus/nd/devices/namespace0.0
 i=0; while [ ! -e $NS ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 [ -e $NS ] || { fail "nvdimm: no namespace0.0"; dmesg | tail -20; finish; }
 log "namespace0.0 mode=$(cat $NS/mode) size=$(cat $NS/size)"
-if [ "$MODE" = verify ]; then
+if [ "$MODE" = daxcut ] && [ "$ROUND" != 1 ]; then MODE_NS=verify
+elif [ "$MODE" = daxcut-verify ]; then MODE_NS=verify
+elif [ "$MODE" = daxcut ]; then MODE_NS=write
+else MODE_NS=$MODE; fi
+if [ "$MODE_NS" = verify ]; then
   # sysfs calls fsdax "memory" (pfn device, struct pages on the device); ndctl says fsdax
   case $(cat $NS/mode) in
     memory|fsdax) pass "namespace came back as fsdax (mode=$(cat $NS/mode): pfn info block persisted)" ;;
@@ -379,7 +524,7 @@ i=0; while [ ! -b /dev/pmem0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
   || fail "/dev/pmem0 queue/dax=$(cat /sys/block/pmem0/queue/dax)"
 
 # 2. filesystem + mount -o dax
-if [ "$MODE" = write ]; then
+if [ "$MODE_NS" = write ]; then
   case $FS in
     ext4) /sbin/mke2fs -q -F -t ext4 -b 4096 /dev/pmem0 ;;   # full path: busybox sh
     xfs) /sbin/mkfs.xfs -q -f -m reflink=0 $XFS_OPTS /dev/pmem0 ;;  # prefers its ext2-only applet
@@ -425,12 +570,31 @@ if [ "$MODE" = write ]; then
 elif [ "$MODE" = verify ]; then
   run "$FS/verify" dax_guest verify /mnt/dax "$N"
   run "$FS/verify-no-close" dax_guest verify /mnt/dax/unclosed "$N"
+elif [ "$MODE" = daxcut ]; then
+  # DAX power-cut round: verify the last round's acknowledged ops, go on until the host kills QEMU
+  log "daxcut round $ROUND: $ACKED ops acknowledged before the last cut"
+  run "$FS/daxcut-round$ROUND" block_crash daxround /mnt/dax/cut --seed $CUTSEED --ops $CUTOPS --acked $ACKED
+elif [ "$MODE" = daxcut-verify ]; then
+  run "$FS/daxcut-verify" block_crash verify /mnt/dax/cut --seed $CUTSEED --ops $CUTOPS --acked $ACKED --name "$FS/daxcut final"
 fi
 finish
 EOF_INIT
   chmod 755 "$R/init"
   copy_elf "$R" "$GUEST_BIN" /daxvm/bin/dax_guest
   [ -z "$QUICKSTART_BIN" ] || copy_elf "$R" "$QUICKSTART_BIN" /daxvm/bin/quickstart
+  [ -z "$BLOCK_BIN" ] || copy_elf "$R" "$BLOCK_BIN" /daxvm/bin/block_crash
+  # flk-set linear|error_writes|drop_writes: switch the fault device's table (dm-flakey, always down)
+  cat > "$R/daxvm/bin/flk-set" <<'EOF_FLK'
+#!/bin/sh
+S=$(cat /sys/block/ram4/size)
+case $1 in
+  linear) T="0 $S linear /dev/ram4 0" ;;
+  error_writes|drop_writes) T="0 $S flakey /dev/ram4 0 0 3600 1 $1" ;;
+  *) echo "flk-set: unknown mode $1" >&2; exit 2 ;;
+esac
+dmsetup suspend flk && dmsetup load flk --table "$T" && dmsetup resume flk
+EOF_FLK
+  chmod 755 "$R/daxvm/bin/flk-set"
   : > "$R/daxvm/extra.list"
   for e in "${EXTRA[@]}"; do
     read -r p args <<< "$e"
@@ -449,23 +613,41 @@ say "initramfs: $(du -h "$WORK/initrd.gz" | cut -f1) (dax_guest: $GUEST_BIN; qui
 LOGDIR=$WORK/logs; rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
 # boot LOG IMG TIMEOUT ACCEL_ARGS KERNEL_ARGS: one QEMU run, serial console to LOG.
 # QEMU runs in the background under `timeout` so a TERM to this script is handled at once.
+# An optional 6th argument N is a power cut: QEMU is killed (SIGKILL) once the guest has
+# printed N `ACK` lines, wherever the workload is.
 boot() {
-  local log=$1 img=$2 tmo=$3 accel=$4 kargs=$5 pid rc=0
+  local log=$1 img=$2 tmo=$3 accel=$4 kargs=$5 cut=${6:-0} pid rc=0 qpid i=0
   rm -f "$PIDFILE"
   # loglevel 5 and all-CPU backtraces: a guest soft lockup (seen once in the ext4 verify boot)
   # prints its stacks to the boot log.
   # shellcheck disable=SC2086
-  ( timeout --kill-after=5 "$tmo" "$QEMU" $accel -smp "$SMP" \
-    -machine "pc,nvdimm=on${DAXVM_NVDIMM_PERSISTENCE:+,nvdimm-persistence=$DAXVM_NVDIMM_PERSISTENCE}" -m "$MEM",slots=2,maxmem=8G \
+  # exec: no subshell left to print "Killed" when a power cut SIGKILLs QEMU (timeout re-raises it)
+  ( exec timeout --kill-after=5 "$tmo" "$QEMU" $accel -smp "$SMP" \
+    -machine "pc,nvdimm=on${DAXVM_NVDIMM_PERSISTENCE:+,nvdimm-persistence=$DAXVM_NVDIMM_PERSISTENCE}" -m "${BOOT_MEM:-$MEM}",slots=2,maxmem=8G \
     -object memory-backend-file,id=mem1,share=on,mem-path="$img",size="$NVDIMM_SIZE",align=2M \
     -device nvdimm,id=nvdimm1,memdev=mem1 \
     -kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" \
     -append "console=ttyS0 loglevel=5 panic=-1 softlockup_all_cpu_backtrace=1 $kargs ${DAXVM_KERNEL_ARGS:-}" \
     -display none -nodefaults -serial stdio -monitor none -no-reboot \
     -name "daxvm:$WORK" -pidfile "$PIDFILE" \
-    < /dev/null > "$log" 2>&1; exit $? ) &
+    < /dev/null > "$log" 2>&1 ) &
   pid=$!
-  wait "$pid" || rc=$?
+  if [ "$cut" -gt 0 ]; then
+    # bounded: the QEMU run itself is under `timeout`; poll its console every 0.1 s
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt $((tmo * 10 + 100)) ]; do
+      if [ "$(grep -ac '^ACK ' "$log" 2>/dev/null || true)" -ge "$cut" ]; then
+        qpid=$(cat "$PIDFILE" 2>/dev/null || true)
+        if [ -n "$qpid" ] && { tr '\0' ' ' < "/proc/$qpid/cmdline"; } 2>/dev/null | grep -F "daxvm:$WORK" >/dev/null; then
+          kill -9 "$qpid" 2>/dev/null || true
+          CUT_KILLED=1
+        fi
+        break
+      fi
+      sleep 0.1; i=$((i + 1))
+    done
+  fi
+  # (stderr: bash would report the job "Killed" after a power cut, which is intended)
+  wait "$pid" 2>/dev/null || rc=$?
   kill_qemu
   return $rc
 }
@@ -514,11 +696,22 @@ report() {
   [ "$f" = 0 ] || PROBLEMS+=("$tag: $f guest check(s) failed")
 }
 
+# count_log LOG: PASS/FAIL lines of a boot whose end is not checked (a power-cut round)
+count_log() {
+  local p f
+  p=$(tr -d '\r' < "$1" | grep -ac '^PASS ' || true)
+  f=$(tr -d '\r' < "$1" | grep -ac '^FAIL ' || true)
+  TOTAL_PASS=$((TOTAL_PASS + p)); TOTAL_FAIL=$((TOTAL_FAIL + f))
+  [ "$f" = 0 ] || PROBLEMS+=("$2: $f guest check(s) failed")
+}
+declare -A CUT_SUMMARY=()
 for fs in $FSLIST; do
   case $fs in ext4|xfs) ;; *) die "unsupported filesystem '$fs' (ext4 or xfs)" ;; esac
   img=$WORK/nvdimm-$fs.img
   rm -f "$img"; truncate -s "$NVDIMM_SIZE" "$img"      # fresh, sparse, raw namespace
-  for mode in write verify; do
+  DAX_MODES="write verify"
+  case " $TIERS " in *" dax "*) ;; *) DAX_MODES= ;; esac
+  for mode in $DAX_MODES; do
     tb=$(date +%s.%N); rc=0
     say "boot: $fs/$mode (timeout ${BOOT_TIMEOUT}s)"
     boot "$LOGDIR/$fs-$mode.log" "$img" "$BOOT_TIMEOUT" "$ACCEL_ARGS" \
@@ -526,15 +719,76 @@ for fs in $FSLIST; do
     say "boot: $fs/$mode finished in $(awk -v a="$tb" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s (QEMU rc=$rc, log $LOGDIR/$fs-$mode.log)"
     report "$fs/$mode" "$LOGDIR/$fs-$mode.log" "$rc"
   done
+
+  # DAX power cuts: QEMU killed during a CacheLine workload, then the next boot verifies
+  # every op acknowledged on the console before the kill and goes on writing.
+  if [ "$CUT_ROUNDS" -gt 0 ]; then
+    cimg=$WORK/nvdimm-$fs-cut.img
+    rm -f "$cimg"; truncate -s "$NVDIMM_SIZE" "$cimg"
+    acked=0; killed=0
+    for r in $(seq 1 "$CUT_ROUNDS"); do
+      # seeded kill point: after 20..219 ACK lines of this boot
+      k=$(( (CUT_SEED * 7919 + r * 104729 + ${#fs} * 31) % 200 + 20 ))
+      tb=$(date +%s.%N); rc=0; CUT_KILLED=0; l=$LOGDIR/$fs-cut$r.log
+      say "boot: $fs/daxcut round $r: kill QEMU after $k acknowledged ops ($acked acknowledged before)"
+      boot "$l" "$cimg" "$BOOT_TIMEOUT" "$ACCEL_ARGS" \
+        "daxvm.mode=daxcut daxvm.round=$r daxvm.acked=$acked daxvm.fs=$fs daxvm.cutops=$CUT_OPS daxvm.cutseed=$CUT_SEED daxvm.step_timeout=$STEP_TIMEOUT" "$k" || rc=$?
+      last=$(tr -d '\r' < "$l" | grep -a '^ACK ' | tail -1 | cut -d' ' -f2 || true)
+      ver=$(tr -d '\r' < "$l" | grep -a '^VERIFIED ' | tail -1 | cut -d' ' -f2 || true)
+      say "boot: $fs/daxcut round $r finished in $(awk -v a="$tb" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s (QEMU rc=$rc, killed=$CUT_KILLED, verified ${ver:-none}, last ACK ${last:-none})"
+      tr -d '\r' < "$l" | grep -avE '^\[ *[0-9]+\.[0-9]+\]|^$|^ACK |^qemu-system-x86_64: (warning|terminating)' | sed "s|^|  [$fs/cut$r] |" || true
+      count_log "$l" "$fs/cut$r"
+      if [ "$CUT_KILLED" = 1 ]; then killed=$((killed + 1))
+      elif ! tr -d '\r' < "$l" | grep -aq 'all .* ops done'; then
+        PROBLEMS+=("$fs/cut$r: neither killed nor finished (QEMU rc=$rc; see $l)"); TOTAL_FAIL=$((TOTAL_FAIL + 1))
+      fi
+      [ -n "$ver" ] && [ "$ver" -gt "$acked" ] && acked=$ver
+      [ -n "$last" ] && [ "$last" -gt "$acked" ] && acked=$last
+    done
+    tb=$(date +%s.%N); rc=0
+    say "boot: $fs/daxcut-verify ($acked ops acknowledged before the last cut)"
+    boot "$LOGDIR/$fs-cutverify.log" "$cimg" "$BOOT_TIMEOUT" "$ACCEL_ARGS" \
+      "daxvm.mode=daxcut-verify daxvm.acked=$acked daxvm.fs=$fs daxvm.cutops=$CUT_OPS daxvm.cutseed=$CUT_SEED daxvm.powercut=0 daxvm.step_timeout=$STEP_TIMEOUT" || rc=$?
+    say "boot: $fs/daxcut-verify finished in $(awk -v a="$tb" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s (QEMU rc=$rc)"
+    report "$fs/cutverify" "$LOGDIR/$fs-cutverify.log" "$rc"
+    CUT_SUMMARY[$fs]="$CUT_ROUNDS rounds, $killed power cuts mid-workload, $acked ops acknowledged, final verify $(tr -d '\r' < "$LOGDIR/$fs-cutverify.log" | grep -aq '^PASS .*daxcut final' && echo passed || echo FAILED)"
+    rm -f "$cimg"
+  fi
+
+  # the block-level tier: dm-log-writes record + replay, I/O errors (page cache, no DAX)
+  if [ "$BLOCK" = 1 ]; then
+    tb=$(date +%s.%N); rc=0; l=$LOGDIR/$fs-block.log
+    say "boot: $fs/block (timeout ${BLOCK_TIMEOUT}s; $BLOCK_OPS ops, $BLOCK_POINTS flush points, $BLOCK_SUBSETS subsets each, seed $BLOCK_SEED)"
+    BOOT_MEM=2G boot "$l" "$img" "$BLOCK_TIMEOUT" "$ACCEL_ARGS" \
+      "daxvm.mode=block daxvm.fs=$fs daxvm.bops=$BLOCK_OPS daxvm.bpoints=$BLOCK_POINTS daxvm.bsubsets=$BLOCK_SUBSETS daxvm.bseed=$BLOCK_SEED daxvm.bplant=$BLOCK_PLANT daxvm.bioerr=$BLOCK_IOERR daxvm.bmb=$BLOCK_MB${BLOCK_REPLAY_ARGS:+ daxvm.bargs=$(echo "$BLOCK_REPLAY_ARGS" | tr ' ' ':')} daxvm.powercut=0 daxvm.step_timeout=$BLOCK_STEP_TIMEOUT" || rc=$?
+    say "boot: $fs/block finished in $(awk -v a="$tb" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s (QEMU rc=$rc, log $l)"
+    report "$fs/block" "$l" "$rc"
+  fi
 done
 
 # ------------------------------------------------------------------ 6. summary
 echo
 say "summary (accelerator $ACCEL, kernel $KVER, n=$NKEYS, powercut=$POWERCUT):"
 for fs in $FSLIST; do
-  tr -d '\r' < "$LOGDIR/$fs-write.log" 2>/dev/null | grep -a -e '^BENCH' -e 'DAXVM: trace' | sed "s/^DAXVM: //; s/^/  $fs: /" || true
+  [ -f "$LOGDIR/$fs-write.log" ] || continue
+  tr -d '\r' < "$LOGDIR/$fs-write.log" | grep -a -e '^BENCH' -e 'DAXVM: trace' | sed "s/^DAXVM: //; s/^/  $fs: /" || true
+done
+for fs in $FSLIST; do
+  [ -z "${CUT_SUMMARY[$fs]:-}" ] || echo "dax power cuts $fs: ${CUT_SUMMARY[$fs]}"
 done
 for p in "${PROBLEMS[@]}"; do echo "  problem: $p"; done
+# one line per filesystem for the block-level tier (issue 16)
+for fs in $FSLIST; do
+  [ "$BLOCK" = 1 ] || continue
+  bt=$(tr -d '\r' < "$LOGDIR/$fs-block.log" 2>/dev/null | grep -a '^DAXVM: BLOCKTIER ' | tail -1 || true)
+  if [ -n "$bt" ]; then
+    bi=$(echo "$bt" | sed 's/.* images=\([0-9]*\).*/\1/'); bl=$(echo "$bt" | sed 's/.* lost=\([0-9]*\).*/\1/')
+    be=$(echo "$bt" | sed 's/.* ioerr_passed=\([0-9]*\).*/\1/')
+    echo "block-level $fs: $bi crash images, $bl acknowledged writes lost, $be I/O-error scenarios passed"
+  else
+    echo "block-level $fs: 0 crash images, unknown acknowledged writes lost, 0 I/O-error scenarios passed (the block boot did not finish)"
+  fi
+done
 echo "dax-vm: $TOTAL_PASS passed, $TOTAL_FAIL failed"
 say "total runtime $(elapsed)s"
 [ "$TOTAL_FAIL" = 0 ] && [ "$TOTAL_PASS" -gt 0 ]

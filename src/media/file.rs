@@ -426,12 +426,19 @@ fn probe_map_sync(file: &File) -> Result<bool, Error> {
 }
 
 fn allocate(file: &File, offset: u64, len: u64) -> Result<(), Error> {
+    let before = file.metadata()?.len();
     // SAFETY: plain system call on our own descriptor.
     let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset as libc::off_t, len as libc::off_t) };
     if result == 0 {
         return Ok(());
     }
     let error = io::Error::last_os_error();
+    // ext4 allocates in chunks and moves i_size past each one: an ENOSPC half way leaves the
+    // file longer than before and no longer a whole number of segments, which the next open
+    // reports as Corruption (found by the block-level tier's ENOSPC scenario). Cut it back.
+    if file.metadata().is_ok_and(|m| m.len() > before) {
+        let _ = file.set_len(before);
+    }
     if error.raw_os_error() == Some(libc::EOPNOTSUPP) {
         // No fallocate here: extend the size; the zero pwrite that follows allocates the blocks.
         let end = offset + len;
