@@ -77,7 +77,11 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         for _ in 0..OUT_OF_SPACE_ATTEMPTS_MAX {
             match self.try_append(ops, within_budget) {
                 Err(Error::NoSpace) => {
-                    if !self.lock(&self.writer)?.freeing.is_empty() {
+                    let commit_frees_space = {
+                        let writer = self.lock(&self.writer)?;
+                        !writer.freeing.is_empty() || writer.space.retired_awaiting_commit()
+                    };
+                    if commit_frees_space {
                         self.sync()?;
                     } else if self.clean_step(None)? {
                         boundary_commits = 0;
@@ -148,6 +152,11 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     ) -> Result<(), Error> {
         if writer.space.free_count() < needed + reserve {
             writer.space.release_retired(|segment| self.pins.is_pinned(segment));
+            // A user write (the only caller with a reserve) commits rather than grows when the next
+            // commit makes a retired segment reusable (see `Space::release_retired`).
+            if reserve > 0 && writer.space.free_count() < needed + reserve && writer.space.retired_awaiting_commit() {
+                return Err(Error::NoSpace);
+            }
             let amplification = self.options.max_space_amplification;
             if within_budget
                 && writer.space.free_count() < needed + reserve

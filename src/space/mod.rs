@@ -10,7 +10,8 @@
 //! - `Free`: reusable; `punched` when its blocks were handed back to the filesystem.
 //!
 //! A retired segment's zeroed head becomes durable with the next commit; until then it is on
-//! the `zeroing` list and is not punched (a lost punch must bring back a zeroed head).
+//! the `zeroing` list and is neither punched (a lost punch must bring back a zeroed head) nor
+//! reused (its old head must be durably gone before new records overwrite what it describes).
 //!
 //! Accounting (kept exact across recovery, which rebuilds it by the same rules): a Put record is
 //! live while the index points at it; a Delete record (tombstone) counts as tombstone bytes
@@ -170,7 +171,7 @@ impl Space {
         assert!(was_free && matches!(segment.state, State::Free { punched: false }), "segment {index} not free");
         self.reused_total += u64::from(segment.recycled);
         *segment = Segment { state: State::Live, generation, ..Segment::FREE };
-        self.zeroing.retain(|&zeroing| zeroing != index);
+        assert!(!self.zeroing.contains(&index), "segment {index} reused before its zeroed head is durable");
     }
 
     /// Takes the lowest free segment (backed by blocks: `Head::ensure_capacity` grew the file or
@@ -251,6 +252,12 @@ impl Space {
         self.zeroing.push(index);
     }
 
+    /// Whether a retired segment waits only for the next commit (its zeroed head to be durable)
+    /// before it can be reused.
+    pub(crate) fn retired_awaiting_commit(&self) -> bool {
+        self.retired.iter().any(|index| self.zeroing.contains(index))
+    }
+
     /// A commit's writeback ended: the heads zeroed before it began are durable.
     pub(crate) fn zeroing_durable(&mut self) {
         self.zeroing.clear();
@@ -262,8 +269,12 @@ impl Space {
             return 0;
         }
         let before = self.retired.len();
+        // A segment whose zeroed head is not durable yet is not reused: its new head and records
+        // would go out in the same writeback as the zeroing, and a crash that kept some of the
+        // new pages but not the head's page would bring the old head back over new records.
+        let zeroing = &self.zeroing;
         let (keep, release): (Vec<SegmentIndex>, Vec<SegmentIndex>) =
-            self.retired.iter().partition(|&&index| pinned(index));
+            self.retired.iter().partition(|&&index| pinned(index) || zeroing.contains(&index));
         for index in release {
             self.segment(index).state = State::Free { punched: false };
             self.free.insert(index);
@@ -394,10 +405,11 @@ mod tests {
         let indexes = |list: &[u64]| list.iter().copied().map(SegmentIndex).collect::<Vec<_>>();
         assert_eq!(space.punchable(0), indexes(&[2, 1]), "free segments other than the freshly zeroed one");
         assert_eq!(space.release_retired(|_| true), 0);
+        assert_eq!(space.release_retired(|_| false), 0, "not reused before its zeroed head is durable");
+        assert_eq!(space.free_count(), 2);
+        space.zeroing_durable();
         assert_eq!(space.release_retired(|_| false), 1);
         assert_eq!(space.free_count(), 3);
-        assert_eq!(space.punchable(0), indexes(&[2, 1]), "its zeroed head is not durable yet");
-        space.zeroing_durable();
         assert_eq!(space.punchable(0), indexes(&[2, 1, 0]));
     }
 
