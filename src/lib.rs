@@ -29,6 +29,7 @@ mod db;
 pub mod dirty;
 mod engine;
 mod error;
+mod ids;
 mod index;
 mod layout;
 mod log;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use super::hooks::{HookIo, ProtocolHooks};
 use super::{CommitState, Engine, Writer};
 use crate::error::Error;
-use crate::log::ids::{CommitSequence, Generation};
+use crate::ids::{CommitSequence, Generation};
 use crate::log::record::PAIR_RECORD_BYTES;
 use crate::log::superblock::{self, Superblock};
 use crate::log::{access, segment_start, LogSpace};

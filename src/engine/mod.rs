@@ -31,8 +31,8 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::dirty::DirtyIndex;
 use crate::error::Error;
+use crate::ids::{CommitSequence, Generation, SegmentIndex};
 use crate::index::KeyIndex;
-use crate::log::ids::{CommitSequence, Generation, SegmentIndex};
 use crate::log::superblock::Superblock;
 use crate::log::Head;
 use crate::media::Medium;

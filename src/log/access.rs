@@ -14,9 +14,9 @@
 
 use bytes::Bytes;
 
-use super::ids::{CommitSequence, Generation};
 use super::record::{self, Header, Kind};
 use crate::error::Error;
+use crate::ids::{CommitSequence, Generation};
 use crate::layout::RECORD_HEADER_BYTES;
 use crate::media::Medium;
 

@@ -14,9 +14,9 @@
 //! The caller still judges each record (sequence, generation, counts): a record it rejects is
 //! where its walk stops, at [`Step::offset`].
 
-use super::ids::SegmentIndex;
 use super::record::{Header, Kind, PAIR_RECORD_BYTES};
 use super::{segment_limit, segment_start};
+use crate::ids::SegmentIndex;
 use crate::layout::{RECORD_ALIGN, SEGMENT_BYTES};
 
 /// Steps a walk over one segment can take at most: every record is at least 8 bytes apart.

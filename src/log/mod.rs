@@ -9,16 +9,15 @@
 
 pub(crate) mod access;
 pub(crate) mod cursor;
-pub(crate) mod ids;
 pub(crate) mod record;
 pub(crate) mod superblock;
 
 use crate::dirty::DirtyIndex;
 use crate::error::Error;
+use crate::ids::{CommitSequence, Generation, SegmentIndex};
 use crate::layout::{SEGMENT_BYTES, SUPERBLOCK_AREA_BYTES};
 use crate::media::Medium;
 use crate::space::{RecordClass, Space};
-use ids::{CommitSequence, Generation, SegmentIndex};
 use record::{pair_payload, Kind, PAIR_RECORD_BYTES};
 
 /// First byte of segment `index` usable for records.

@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use super::ids::{CommitSequence, Generation};
+use crate::ids::{CommitSequence, Generation};
 use crate::layout::{align_up, RECORD_ALIGN, RECORD_HEADER_BYTES};
 
 /// Where each header field lies (docs/format.md, "Records"; the test `format_doc_agrees`

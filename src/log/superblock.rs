@@ -13,8 +13,8 @@
 //! 512-byte sector, with the magic in its first word: a torn write can lose the tail of a slot,
 //! never keep the tail without the magic.
 
-use super::ids::CommitSequence;
 use crate::error::Error;
+use crate::ids::CommitSequence;
 use crate::layout::{PAGE_BYTES, SEGMENT_BYTES};
 
 pub(crate) const MAGIC: [u8; 8] = *b"DAXKVSB\0";

@@ -13,11 +13,11 @@
 use std::collections::HashSet;
 
 use crate::error::Error;
+use crate::ids::{CommitSequence, Generation, SegmentIndex};
 use crate::index::{KeyIndex, Location};
 use crate::layout::{RECORD_ALIGN, RECORD_HEADER_BYTES, SEGMENT_BYTES};
 use crate::log::access::{nonzero_span, with_recovery_bytes, zero_recovery_range};
 use crate::log::cursor::{Cursor, Stop, STEPS_PER_SEGMENT_MAX};
-use crate::log::ids::{CommitSequence, Generation, SegmentIndex};
 use crate::log::record::{self, Header, Kind, PAIR_RECORD_BYTES};
 use crate::log::superblock::Superblock;
 use crate::log::{segment_start, Head};

@@ -38,7 +38,7 @@ pub(crate) mod readers;
 
 use std::collections::BTreeSet;
 
-use crate::log::ids::{Generation, SegmentIndex};
+use crate::ids::{Generation, SegmentIndex};
 
 /// What a record counts as in its segment's accounting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,8 +11,8 @@
 //! max_space_amplification · live_bytes` (and the log holds more than [`SEGMENTS_MIN`] segments).
 
 use super::Space;
+use crate::ids::{Generation, SegmentIndex};
 use crate::layout::{SEGMENT_BYTES, SEGMENT_USABLE_BYTES};
-use crate::log::ids::{Generation, SegmentIndex};
 
 /// A segment chosen for cleaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use crate::log::ids::SegmentIndex;
+use crate::ids::SegmentIndex;
 use crate::sync::{seq_cst_point, spin_wait, AtomicU64};
 
 /// Reader counters, each on its own cache lines (two under the model checker, which explores
