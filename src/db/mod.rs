@@ -187,7 +187,7 @@ impl<M: Medium, H: ProtocolHooks> std::fmt::Debug for Db<M, H> {
 /// whole value the key held at some moment during the iteration (never torn).
 pub struct Iter<'a, M: Medium = FileMedium, H: ProtocolHooks = NoHooks> {
     engine: &'a Engine<M, H>,
-    entries: EntryRange<'a>,
+    entries: EntryRange,
 }
 
 impl<M: Medium, H: ProtocolHooks> Iterator for Iter<'_, M, H> {

@@ -35,6 +35,7 @@ use crate::index::Location;
 use crate::layout::{SEGMENT_BYTES, SEGMENT_USABLE_BYTES};
 use crate::log::cursor::{Cursor, Stop, STEPS_PER_SEGMENT_MAX};
 use crate::log::record::{record_bytes, Kind, PAIR_RECORD_BYTES};
+use crate::log::access::IndexedKeys;
 use crate::log::{access, segment_start, LogSpace};
 use crate::media::Medium;
 use crate::space::policy::{self, Victim};
@@ -171,7 +172,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         let mut live = Vec::new();
         for candidate in candidates {
             let (_, key, _) = access::published_record(&self.medium, candidate.offset)?;
-            let current = self.index.get(key);
+            let current = self.index.get(key, &IndexedKeys(&self.medium));
             let is_live = match candidate.kind {
                 Kind::Put => current.is_some_and(|location| location.offset == candidate.offset),
                 _ => current.is_none() && keep_tombstones,
@@ -205,7 +206,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             debug_assert_eq!(record_bytes(key.len(), value.len()), record.record_bytes);
             if record.kind == Kind::Put {
                 let moved = Location { offset, record_bytes: record.record_bytes };
-                let old = self.index.set(key, moved).expect("a live put is indexed");
+                let old = self.index.set(key, moved, &IndexedKeys(&self.medium)).expect("a live put is indexed");
                 assert_eq!(old.offset, record.offset, "the writer mutex is held: the key cannot have moved");
                 log.space.died(old.offset, old.record_bytes);
             }

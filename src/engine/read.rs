@@ -2,8 +2,8 @@
 //! lookup and the read of its record happen inside one [`ReaderGate`](crate::space::readers)
 //! section, which keeps the record's segment from reuse until the section ends.
 
-use std::ops::Bound;
-use std::sync::atomic::Ordering;
+use std::collections::VecDeque;
+use std::ops::{Bound, Range};
 
 use bytes::Bytes;
 
@@ -11,15 +11,54 @@ use super::hooks::ProtocolHooks;
 use super::Engine;
 use crate::error::Error;
 use crate::ids::SegmentIndex;
-use crate::index::{IndexRange, KeyRange, Location};
-use crate::log::access;
-use crate::log::record::Kind;
+use crate::index::{as_slice_bound, KeyRange, Location};
+use crate::log::access::{self, IndexedKeys};
+use crate::log::record::{Header, Kind};
 use crate::media::Medium;
 use crate::space::readers::ReadSection;
 
-/// The index entries of a key range, in order from both ends (empty for an inverted range).
-pub(crate) struct EntryRange<'a> {
-    inner: Option<IndexRange<'a>>,
+/// The entries of a key range, read a leaf of the index at a time from either end.
+///
+/// One refill copies the keys and short values of a leaf's entries into one buffer and hands
+/// out slices of it: no allocation per item (a kept item keeps its batch's buffer alive, a few
+/// KiB). The records are prefetched before they are read.
+///
+/// Invariants: every key not yet returned lies in `(lower, upper)` or in one of the buffers;
+/// `front` holds keys below every key in `(lower, upper)`, ascending, and `back` keys above them,
+/// ascending. A side whose refill finds nothing more between the bounds takes the other side's
+/// buffer from its near end. An item that cannot be read ends the range after it is returned.
+pub(crate) struct EntryRange {
+    /// Everything at or below this bound was returned or is buffered in `front`.
+    lower: Bound<Bytes>,
+    /// Everything at or above this bound was returned or is buffered in `back`.
+    upper: Bound<Bytes>,
+    /// Read ahead from the front, ascending.
+    front: VecDeque<Result<(Bytes, Bytes), Error>>,
+    /// Read ahead from the back, ascending.
+    back: VecDeque<Result<(Bytes, Bytes), Error>>,
+    /// No key is left between the bounds (or an error ended the range).
+    exhausted: bool,
+    /// Packed locations of the leaf being read (reused between refills).
+    scratch: Vec<u64>,
+    /// Where each entry of the refill lies in its batch (reused between refills).
+    spans: Vec<(Range<usize>, Value)>,
+}
+
+/// Values shorter than this are copied into their refill's batch buffer; longer ones are read
+/// as [`Engine::get`] reads them (zero-copy where the medium allows).
+const BATCHED_VALUE_BYTES_MAX: usize = 4096;
+
+/// Where an entry's value is: in the refill's batch, or its own buffer.
+enum Value {
+    Batched(Range<usize>),
+    Own(Bytes),
+}
+
+/// Appends `bytes` to `batch`; returns where they went.
+fn append(batch: &mut Vec<u8>, bytes: &[u8]) -> Range<usize> {
+    let start = batch.len();
+    batch.extend_from_slice(bytes);
+    start..batch.len()
 }
 
 /// Which end of an [`EntryRange`] to take the next entry from.
@@ -33,44 +72,193 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// The current value of `key`.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Error> {
         let section = self.gate.enter();
-        match self.index.get(key) {
-            None => Ok(None),
-            Some(location) => self.value_at(&section, location.offset).map(Some),
-        }
+        let Some(location) = self.index.get(key, &IndexedKeys(&self.medium)) else { return Ok(None) };
+        self.value_at(&section, location.offset).map(Some)
     }
 
     /// The entries of `range`, read lazily by [`Engine::next_entry`].
-    pub(crate) fn range(&self, range: KeyRange) -> EntryRange<'_> {
-        // The skiplist panics on inverted bounds; an inverted or empty range yields nothing.
-        let inner = (!is_empty(&range)).then(|| self.index.range(range));
-        EntryRange { inner }
+    pub(crate) fn range(&self, range: KeyRange) -> EntryRange {
+        EntryRange {
+            exhausted: is_empty(&range),
+            lower: range.start,
+            upper: range.end,
+            front: VecDeque::new(),
+            back: VecDeque::new(),
+            scratch: Vec::new(),
+            spans: Vec::new(),
+        }
     }
 
     /// The next `(key, value)` of `entries` from `end`.
-    pub(crate) fn next_entry(&self, entries: &mut EntryRange<'_>, end: End) -> Option<Result<(Bytes, Bytes), Error>> {
-        let inner = entries.inner.as_mut()?;
-        let entry = match end {
-            End::Front => inner.next()?,
-            End::Back => inner.next_back()?,
-        };
+    pub(crate) fn next_entry(&self, entries: &mut EntryRange, end: End) -> Option<Result<(Bytes, Bytes), Error>> {
+        if let Some(item) = entries.take(end, end) {
+            return Some(item);
+        }
+        if !entries.exhausted {
+            self.refill(entries, end);
+            if let Some(item) = entries.take(end, end) {
+                return Some(item);
+            }
+        }
+        entries.take(end.opposite(), end)
+    }
+
+    /// Reads the next leaf's worth of entries between the bounds into the buffer of `end`, or
+    /// marks the range exhausted.
+    fn refill(&self, entries: &mut EntryRange, end: End) {
+        let keys = IndexedKeys(&self.medium);
+        entries.scratch.clear();
         let section = self.gate.enter();
-        let location = Location::unpack(entry.value().load(Ordering::Acquire));
-        Some(self.value_at(&section, location.offset).map(|value| (entry.key().clone(), value)))
+        match end {
+            End::Front => self.index.collect_after(as_slice_bound(&entries.lower), &keys, &mut entries.scratch),
+            End::Back => self.index.collect_before(as_slice_bound(&entries.upper), &keys, &mut entries.scratch),
+        }
+        if end == End::Back {
+            entries.scratch.reverse();
+        }
+        for &packed in &entries.scratch {
+            access::prefetch_record(&self.medium, Location::unpack(packed));
+        }
+        let batch_bytes = entries.scratch.iter().map(|&packed| Location::unpack(packed).record_bytes).sum::<u64>();
+        let mut batch = Vec::with_capacity(batch_bytes.min(64 * BATCHED_VALUE_BYTES_MAX as u64) as usize);
+        let mut spans = std::mem::take(&mut entries.spans);
+        spans.clear();
+        let mut failure = None;
+        for &packed in &entries.scratch {
+            let offset = Location::unpack(packed).offset;
+            let header = match self.put_header_at(offset) {
+                Ok(header) => header,
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            };
+            let key = access::published_key(&self.medium, offset, &header);
+            let beyond = match end {
+                End::Front => !below(key, &entries.upper),
+                End::Back => !above(key, &entries.lower),
+            };
+            if beyond {
+                entries.exhausted = true;
+                break;
+            }
+            let key_span = append(&mut batch, key);
+            let value = if (header.value_len as usize) < BATCHED_VALUE_BYTES_MAX {
+                Value::Batched(append(&mut batch, access::published_bytes_of_value(&self.medium, offset, &header)))
+            } else {
+                Value::Own(self.value_of(&section, offset, &header))
+            };
+            spans.push((key_span, value));
+        }
+        drop(section);
+        let batch = Bytes::from(batch);
+        for (key, value) in spans.drain(..) {
+            let value = match value {
+                Value::Batched(span) => batch.slice(span),
+                Value::Own(value) => value,
+            };
+            push(entries, end, Ok((batch.slice(key), value)));
+        }
+        if let Some(Ok((last, _))) = match end {
+            End::Front => entries.front.back(),
+            End::Back => entries.back.front(),
+        } {
+            match end {
+                End::Front => entries.lower = Bound::Excluded(last.clone()),
+                End::Back => entries.upper = Bound::Excluded(last.clone()),
+            }
+        }
+        entries.spans = spans;
+        if let Some(error) = failure {
+            entries.exhausted = true;
+            push(entries, end, Err(error));
+        }
+        let near = match end {
+            End::Front => &entries.front,
+            End::Back => &entries.back,
+        };
+        if near.is_empty() {
+            // Refilled only when empty: nothing is left between the bounds.
+            entries.exhausted = true;
+        }
     }
 
     /// The value of the published record at `offset`, looked up in the index inside `section`
     /// (which keeps the record's segment from reuse until it ends).
     fn value_at(&self, section: &ReadSection<'_>, offset: u64) -> Result<Bytes, Error> {
-        let _ = section;
+        let header = self.put_header_at(offset)?;
+        Ok(self.value_of(section, offset, &header))
+    }
+
+    /// The header of the Put record at `offset`, checked (and its checksum verified when the
+    /// options ask for it).
+    fn put_header_at(&self, offset: u64) -> Result<Header, Error> {
         let header = access::published_header(&self.medium, offset)?;
         if header.kind != Kind::Put {
             return Err(Error::corruption(offset, "index points at a record that is not a put"));
         }
+        if offset + header.record_bytes() > SegmentIndex::of_offset(offset).end_offset() {
+            return Err(Error::corruption(offset, "index points at a record that overruns its segment"));
+        }
         if self.options.verify_checksums_on_read {
             access::verify_published(&self.medium, offset, &header)?;
         }
+        Ok(header)
+    }
+
+    fn value_of(&self, section: &ReadSection<'_>, offset: u64, header: &Header) -> Bytes {
+        let _ = section;
         let segment = SegmentIndex::of_offset(offset);
-        Ok(access::published_value(&self.medium, offset, &header, || self.pins.pin(segment)))
+        access::published_value(&self.medium, offset, header, || self.pins.pin(segment))
+    }
+}
+
+impl EntryRange {
+    /// The next item of the `side` buffer, from `end`.
+    fn take(&mut self, side: End, end: End) -> Option<Result<(Bytes, Bytes), Error>> {
+        let buffer = match side {
+            End::Front => &mut self.front,
+            End::Back => &mut self.back,
+        };
+        match end {
+            End::Front => buffer.pop_front(),
+            End::Back => buffer.pop_back(),
+        }
+    }
+}
+
+impl End {
+    fn opposite(self) -> End {
+        match self {
+            End::Front => End::Back,
+            End::Back => End::Front,
+        }
+    }
+}
+
+/// Adds `item` to the buffer of `end`, keeping both buffers ascending.
+fn push(entries: &mut EntryRange, end: End, item: Result<(Bytes, Bytes), Error>) {
+    match end {
+        End::Front => entries.front.push_back(item),
+        End::Back => entries.back.push_front(item),
+    }
+}
+
+/// Whether `key` lies below `bound` (an upper bound).
+fn below(key: &[u8], bound: &Bound<Bytes>) -> bool {
+    match bound {
+        Bound::Included(end) => key <= end.as_ref(),
+        Bound::Excluded(end) => key < end.as_ref(),
+        Bound::Unbounded => true,
+    }
+}
+
+/// Whether `key` lies above `bound` (a lower bound).
+fn above(key: &[u8], bound: &Bound<Bytes>) -> bool {
+    match bound {
+        Bound::Included(start) => key >= start.as_ref(),
+        Bound::Excluded(start) => key > start.as_ref(),
+        Bound::Unbounded => true,
     }
 }
 

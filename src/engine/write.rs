@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::ids::SegmentIndex;
 use crate::index::Location;
 use crate::log::record::{record_bytes, Kind};
+use crate::log::access::IndexedKeys;
 use crate::log::LogSpace;
 use crate::media::Medium;
 use crate::options::Durability;
@@ -117,11 +118,11 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
                 Op::Put(key, value) => {
                     let offset = writer.head.append(&mut log, Kind::Put, key, value);
                     writer.puts_total += 1;
-                    self.index.set(key, Location { offset, record_bytes })
+                    self.index.set(key, Location { offset, record_bytes }, &IndexedKeys(&self.medium))
                 }
                 Op::Delete(key) => {
                     // The shadow: the generation of the segment holding the put it deletes.
-                    let removed = self.index.remove(key);
+                    let removed = self.index.remove(key, &IndexedKeys(&self.medium));
                     let shadow = removed.map(|old| log.space.generation_at(old.offset));
                     writer.head.append_tombstone(&mut log, key, shadow);
                     writer.deletes_total += 1;

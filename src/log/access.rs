@@ -16,8 +16,9 @@ use bytes::Bytes;
 
 use super::record::{self, Header, Kind};
 use crate::error::Error;
-use crate::ids::{CommitSequence, Generation};
-use crate::layout::RECORD_HEADER_BYTES;
+use crate::ids::{CommitSequence, Generation, SegmentIndex};
+use crate::index::{Location, RecordKeys};
+use crate::layout::{LINE_BYTES, RECORD_HEADER_BYTES};
 use crate::media::Medium;
 
 /// Writes one record at `offset` (at or past the write head). Writer mutex held by the caller.
@@ -51,6 +52,28 @@ pub(crate) fn published_header<M: Medium>(medium: &M, offset: u64) -> Result<Hea
     Header::decode_unchecked(bytes).ok_or_else(|| Error::corruption(offset, "index points at an invalid record header"))
 }
 
+/// Reads keys back from the records the index points at ([`RecordKeys`]).
+pub(crate) struct IndexedKeys<'m, M>(pub(crate) &'m M);
+
+impl<M: Medium> RecordKeys for IndexedKeys<'_, M> {
+    fn key_at(&self, offset: u64) -> &[u8] {
+        let end = SegmentIndex::of_offset(offset).end_offset();
+        let key_at = offset + RECORD_HEADER_BYTES as u64;
+        assert!(key_at <= end, "a record header lies inside its segment");
+        // SAFETY: `offset` came from the index (or is the record the writer just appended for
+        // it): a published record, never written while its segment is live, and a reader loads
+        // it inside a read section that keeps the segment from reuse. During recovery, nothing
+        // else runs.
+        let header = unsafe { self.0.bytes(offset, RECORD_HEADER_BYTES) };
+        let key_len = u32::from_le_bytes(header[record::field::KEY_LEN].try_into().expect("4 bytes"));
+        // A damaged length cannot read past the segment; the key then compares unequal, and a
+        // get checks the header it reads before it returns anything.
+        let key_len = u64::from(key_len).min(end - key_at);
+        // SAFETY: as above; the key follows the header inside the same record and segment.
+        unsafe { self.0.bytes(key_at, key_len as usize) }
+    }
+}
+
 /// The value of the published record at `offset` (header already decoded). `pin` keeps the
 /// record's segment from reuse if the value is handed out zero-copy.
 pub(crate) fn published_value<M: Medium, K: Send + 'static>(
@@ -63,6 +86,33 @@ pub(crate) fn published_value<M: Medium, K: Send + 'static>(
     // SAFETY: as in `published_header`; the value lies inside the same published record, and a
     // zero-copy value carries the pin that keeps its segment from reuse.
     unsafe { medium.value(value_at, header.value_len as usize, pin) }
+}
+
+/// Starts loading the first lines of the published record at `location` into the cache (a scan
+/// issues one per record of a leaf before it reads them, so that their misses overlap).
+pub(crate) fn prefetch_record<M: Medium>(medium: &M, location: Location) {
+    const LINES_MAX: u64 = 4;
+    let len = location.record_bytes.min(LINES_MAX * LINE_BYTES) as usize;
+    // SAFETY: as in `published_header`: the location came from the index, so the record's
+    // bytes are published and never written while the slice lives (it is only prefetched).
+    let bytes = unsafe { medium.bytes(location.offset, len) };
+    for line in bytes.chunks(LINE_BYTES as usize) {
+        crate::media::prefetch(line.as_ptr());
+    }
+}
+
+/// The key of the published record at `offset` (header already decoded).
+pub(crate) fn published_key<'m, M: Medium>(medium: &'m M, offset: u64, header: &Header) -> &'m [u8] {
+    // SAFETY: as in `published_header`; the key follows the header inside the same record.
+    unsafe { medium.bytes(offset + RECORD_HEADER_BYTES as u64, header.key_len as usize) }
+}
+
+/// The value bytes of the published record at `offset` (header already decoded), borrowed
+/// for a copy made inside the caller's read section.
+pub(crate) fn published_bytes_of_value<'m, M: Medium>(medium: &'m M, offset: u64, header: &Header) -> &'m [u8] {
+    let value_at = offset + RECORD_HEADER_BYTES as u64 + u64::from(header.key_len);
+    // SAFETY: as in `published_header`; the value lies inside the same published record.
+    unsafe { medium.bytes(value_at, header.value_len as usize) }
 }
 
 /// Header, key and value of the published record at `offset` in a segment being cleaned.

@@ -89,3 +89,18 @@ pub fn store_fence() {
     #[cfg(not(target_arch = "x86_64"))]
     std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
 }
+
+/// Asks the CPU to bring the line holding `address` into its caches, without waiting for it.
+/// A hint: never faults, whatever `address` is (an unmapped or never-touched page is skipped).
+/// Searches and scans issue several before reading, so that their misses overlap.
+#[inline(always)]
+pub(crate) fn prefetch(address: *const u8) {
+    // SAFETY: PREFETCHT0 is a hint: it reads nothing architecturally, never faults and never
+    // changes memory, whatever the address; SSE is part of the x86_64 baseline.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(address.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::ids::{CommitSequence, Generation, SegmentIndex};
 use crate::index::{KeyIndex, Location};
 use crate::layout::{RECORD_ALIGN, RECORD_HEADER_BYTES, SEGMENT_BYTES};
-use crate::log::access::{nonzero_span, with_recovery_bytes, zero_recovery_range};
+use crate::log::access::{nonzero_span, with_recovery_bytes, zero_recovery_range, IndexedKeys};
 use crate::log::cursor::{Cursor, Stop, STEPS_PER_SEGMENT_MAX};
 use crate::log::record::{self, Header, Kind, PAIR_RECORD_BYTES};
 use crate::log::superblock::Superblock;
@@ -340,8 +340,8 @@ fn apply_segment<M: Medium>(medium: &M, index: &KeyIndex, space: &mut Space, hea
         let key_at = step.offset + RECORD_HEADER_BYTES as u64;
         let superseded =
             with_recovery_bytes(medium, key_at, key_at + u64::from(header.key_len), |key| match header.kind {
-                Kind::Put => index.set(key, Location { offset: step.offset, record_bytes: size }),
-                Kind::Delete => index.remove(key),
+                Kind::Put => index.set(key, Location { offset: step.offset, record_bytes: size }, &IndexedKeys(medium)),
+                Kind::Delete => index.remove(key, &IndexedKeys(medium)),
                 _ => None,
             });
         // The same rules as the running store (`space::RecordClass`): a tombstone's shadow is the

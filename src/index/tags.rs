@@ -1,0 +1,223 @@
+//! The searchable form of a node's sorted keys: the prefix every key of the node shares, and for
+//! each key the next 8 bytes as a big-endian `u64` (its *tag*, zero past the key's end).
+//!
+//! Comparing tags orders keys: for two keys sharing the prefix, `a < b` implies
+//! `tag(a) <= tag(b)`, because padding with zeros (the smallest byte) keeps the order. A search
+//! therefore binary-searches the tags, a dense array of 8-byte words, and looks at a full key
+//! only among the entries whose tag equals the searched key's — rare unless keys agree on the
+//! 8 bytes after the node's prefix. Dropping the shared prefix is what keeps keys like
+//! `user000012345` apart: their first 8 bytes are all equal, their bytes after the node's prefix
+//! are not.
+//!
+//! When a key that does not share the prefix joins the node, the prefix shrinks and every tag is
+//! recomputed from the old prefix and the old tag alone ([`retag`]), with no look at a full key.
+
+use std::cmp::Ordering as KeyOrder;
+
+/// See the module docs. One allocation: the prefix bytes, then the tags, so that a search
+/// touches one block of memory per node (prefetched whole, see [`Tags::prefetch`]).
+#[derive(Debug)]
+pub(super) struct Tags {
+    /// Bytes of the prefix at the start of `bytes`.
+    prefix_len: usize,
+    /// The prefix every key of the node starts with (possibly shorter than they all share), then
+    /// one tag per key, ascending with the keys: the key's 8 bytes after the prefix, big-endian,
+    /// zero-padded, stored as 8 native-endian bytes.
+    bytes: Box<[u8]>,
+}
+
+/// The 8 bytes of `key` after its first `skip`, big-endian, zero past its end.
+pub(super) fn tag_of(key: &[u8], skip: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    let rest = key.get(skip..).unwrap_or(&[]);
+    let taken = rest.len().min(8);
+    bytes[..taken].copy_from_slice(&rest[..taken]);
+    u64::from_be_bytes(bytes)
+}
+
+/// How many leading bytes `a` and `b` share.
+pub(super) fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The tag of a key under the prefix `prefix[..shared]`, from its tag under `prefix`: the bytes
+/// `prefix[shared..]` then the old tag's leading bytes, first 8.
+fn retag(tag: u64, prefix: &[u8], shared: usize) -> u64 {
+    debug_assert!(shared <= prefix.len());
+    let moved = &prefix[shared..];
+    let mut bytes = [0u8; 8];
+    let from_prefix = moved.len().min(8);
+    bytes[..from_prefix].copy_from_slice(&moved[..from_prefix]);
+    bytes[from_prefix..].copy_from_slice(&tag.to_be_bytes()[..8 - from_prefix]);
+    u64::from_be_bytes(bytes)
+}
+
+impl Tags {
+    /// Tags of `tags` (ascending) under `prefix`, in one allocation.
+    fn of_parts(prefix: &[u8], tags: impl ExactSizeIterator<Item = u64>) -> Tags {
+        let mut bytes = Vec::with_capacity(prefix.len() + tags.len() * 8);
+        bytes.extend_from_slice(prefix);
+        for tag in tags {
+            bytes.extend_from_slice(&tag.to_ne_bytes());
+        }
+        let tags = Tags { prefix_len: prefix.len(), bytes: bytes.into_boxed_slice() };
+        debug_assert!((1..tags.len()).all(|at| tags.tag(at - 1) <= tags.tag(at)), "tags ascend");
+        tags
+    }
+
+    /// The tags of `keys` (ascending), under the longest prefix they all share.
+    pub(super) fn of_keys(keys: &[&[u8]]) -> Tags {
+        let prefix_len = match (keys.first(), keys.last()) {
+            // Sorted: every key between the first and the last shares what those two share.
+            (Some(first), Some(last)) if keys.len() > 1 => common_prefix_len(first, last),
+            (Some(only), _) => only.len(),
+            _ => 0,
+        };
+        debug_assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "keys ascend");
+        let prefix = keys.first().map_or(&[][..], |first| &first[..prefix_len]);
+        Tags::of_parts(prefix, keys.iter().map(|key| tag_of(key, prefix_len)))
+    }
+
+    /// Keys in the node.
+    pub(super) fn len(&self) -> usize {
+        (self.bytes.len() - self.prefix_len) / 8
+    }
+
+    fn prefix(&self) -> &[u8] {
+        &self.bytes[..self.prefix_len]
+    }
+
+    fn tag(&self, at: usize) -> u64 {
+        let start = self.prefix_len + at * 8;
+        u64::from_ne_bytes(self.bytes[start..start + 8].try_into().expect("8 bytes"))
+    }
+
+    fn tags(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        (0..self.len()).map(|at| self.tag(at))
+    }
+
+    /// Starts loading the whole block into the cache, so that a search's misses overlap.
+    pub(super) fn prefetch(&self) {
+        for line in self.bytes.chunks(64) {
+            crate::media::prefetch(line.as_ptr());
+        }
+    }
+
+    /// These tags with `key` inserted at `at` (the caller found that position by search).
+    pub(super) fn with_inserted(&self, at: usize, key: &[u8]) -> Tags {
+        assert!(at <= self.len());
+        let prefix = self.prefix();
+        let shared = common_prefix_len(prefix, key);
+        let new = tag_of(key, shared);
+        let old = |at: usize| {
+            let tag = self.tag(at);
+            if shared == prefix.len() {
+                tag
+            } else {
+                retag(tag, prefix, shared)
+            }
+        };
+        let tags = (0..at).map(old).chain(std::iter::once(new)).chain((at..self.len()).map(old));
+        Tags::of_parts(&prefix[..shared], ExactLen(tags, self.len() + 1))
+    }
+
+    /// These tags without the one at `at`. The prefix stays valid (perhaps no longer longest).
+    pub(super) fn with_removed(&self, at: usize) -> Tags {
+        assert!(at < self.len());
+        let tags = self.tags().take(at).chain(self.tags().skip(at + 1));
+        Tags::of_parts(self.prefix(), ExactLen(tags, self.len() - 1))
+    }
+
+    /// The index of the first key ≥ `key`, and whether that key equals it. `full(i)` returns
+    /// the i-th key in full; it is called only for keys whose tag equals `key`'s.
+    pub(super) fn lower_bound<'k>(&self, key: &[u8], full: impl Fn(usize) -> &'k [u8]) -> (usize, bool) {
+        let prefix = self.prefix();
+        if !key.starts_with(prefix) {
+            // Every key here starts with `prefix`: `key` sorts before all of them or after all.
+            return if key < prefix { (0, false) } else { (self.len(), false) };
+        }
+        let tag = tag_of(key, prefix.len());
+        let (mut first, mut past) = (0, self.len());
+        // Binary search for the first tag ≥ `tag`; at most log2(len) + 1 rounds.
+        while first < past {
+            let middle = first + (past - first) / 2;
+            if self.tag(middle) < tag {
+                first = middle + 1;
+            } else {
+                past = middle;
+            }
+        }
+        for at in first..self.len() {
+            if self.tag(at) != tag {
+                return (at, false);
+            }
+            match full(at).cmp(key) {
+                KeyOrder::Less => continue,
+                KeyOrder::Equal => return (at, true),
+                KeyOrder::Greater => return (at, false),
+            }
+        }
+        (self.len(), false)
+    }
+}
+
+/// An iterator whose length is known to the caller (chains lose `ExactSizeIterator`).
+struct ExactLen<I>(I, usize);
+
+impl<I: Iterator<Item = u64>> Iterator for ExactLen<I> {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator<Item = u64>> ExactSizeIterator for ExactLen<I> {}
+
+#[cfg(test)]
+mod tests {
+    use super::{retag, tag_of, Tags};
+
+    /// The reference: a linear search over the full keys.
+    fn reference(keys: &[&[u8]], key: &[u8]) -> (usize, bool) {
+        let at = keys.partition_point(|other| *other < key);
+        (at, keys.get(at) == Some(&key))
+    }
+
+    #[test]
+    fn retag_equals_tagging_the_full_key_again() {
+        let keys: [&[u8]; 5] = [b"user0000123", b"user00001", b"user0", b"user000012345678901", b"user0000"];
+        for key in keys {
+            for old in 0..=5 {
+                for shared in 0..=old {
+                    let retagged = retag(tag_of(key, old), &key[..old], shared);
+                    assert_eq!(retagged, tag_of(key, shared), "{key:?} {old} {shared}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lower_bound_agrees_with_a_linear_search_through_prefix_changes() {
+        let sorted: Vec<&[u8]> = vec![b"user00001", b"user000010", b"user0000100000000", b"user00002", b"user0001"];
+        let mut tags = Tags::of_keys(&sorted[1..3]);
+        let mut keys: Vec<&[u8]> = sorted[1..3].to_vec();
+        for key in [&sorted[0][..], sorted[3], sorted[4], b"a", b"z"] {
+            let (at, found) = tags.lower_bound(key, |index| keys[index]);
+            assert!(!found);
+            tags = tags.with_inserted(at, key);
+            keys.insert(at, key);
+            let probes: [&[u8]; 7] = [b"", b"user", b"user00001", b"user000010\0", b"user00002", b"zz", b"user0000100000000"];
+            for probe in probes.iter().copied().chain(keys.iter().copied()) {
+                assert_eq!(tags.lower_bound(probe, |index| keys[index]), reference(&keys, probe), "{probe:?}");
+            }
+        }
+        let removed = tags.with_removed(2);
+        keys.remove(2);
+        for probe in keys.clone() {
+            assert_eq!(removed.lower_bound(probe, |index| keys[index]), reference(&keys, probe));
+        }
+    }
+}

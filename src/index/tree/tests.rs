@@ -1,0 +1,206 @@
+//! The tree against a `BTreeMap`, over keys kept in an arena (a slot is an arena index, as a
+//! location is a record offset in the store).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::{KeySource, Tree, LEAF_KEYS_MAX};
+
+/// Keys by slot: slot `i` is the i-th key ever stored (a key stored again gets a new slot).
+#[derive(Default)]
+struct Arena {
+    keys: Mutex<Vec<&'static [u8]>>,
+}
+
+impl Arena {
+    fn add(&self, key: &[u8]) -> u64 {
+        let mut keys = self.keys.lock().unwrap();
+        keys.push(Box::leak(key.to_vec().into_boxed_slice()));
+        keys.len() as u64 - 1
+    }
+}
+
+impl KeySource for Arena {
+    fn key(&self, slot: u64) -> &[u8] {
+        self.keys.lock().unwrap()[slot as usize]
+    }
+}
+
+/// A small deterministic generator (splitmix64): every random choice from one seed.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+}
+
+/// Keys that share long prefixes, differ in length and contain zero bytes: the tags' hard cases.
+fn key_of(random: &mut Random, space: u64) -> Vec<u8> {
+    let n = random.below(space);
+    match n % 4 {
+        0 => format!("user{n:010}").into_bytes(),
+        1 => n.to_be_bytes().to_vec(),
+        2 => {
+            let mut key = b"user0000".to_vec();
+            key.extend(std::iter::repeat_n(0u8, (n % 5) as usize));
+            key.extend_from_slice(&(n / 4).to_le_bytes()[..(n % 3) as usize]);
+            key
+        }
+        _ => vec![b'k'; (n % 40) as usize + 1],
+    }
+}
+
+fn collect_all(tree: &Tree, arena: &Arena, backward: bool) -> Vec<Vec<u8>> {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut bound: Bound<Vec<u8>> = Bound::Unbounded;
+    for _ in 0..1_000_000 {
+        let mut slots = Vec::new();
+        let as_ref = match &bound {
+            Bound::Unbounded => Bound::Unbounded,
+            Bound::Excluded(key) => Bound::Excluded(&key[..]),
+            Bound::Included(key) => Bound::Included(&key[..]),
+        };
+        if backward {
+            tree.collect_before(as_ref, arena, &mut slots);
+            slots.reverse();
+        } else {
+            tree.collect_after(as_ref, arena, &mut slots);
+        }
+        if slots.is_empty() {
+            if backward {
+                keys.reverse();
+            }
+            return keys;
+        }
+        keys.extend(slots.iter().map(|&slot| arena.key(slot).to_vec()));
+        bound = Bound::Excluded(keys.last().unwrap().clone());
+    }
+    unreachable!("more leaves than keys")
+}
+
+#[test]
+fn random_operations_agree_with_a_btree_map() {
+    for seed in 0..6 {
+        let mut random = Random(seed);
+        let arena = Arena::default();
+        let tree = Tree::default();
+        let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        let space = [50, 400, 5_000][seed as usize % 3];
+        for step in 0..12_000 {
+            let key = key_of(&mut random, space);
+            // Phases: mostly inserts, then mostly removals (merges), then mixed.
+            let remove_percent = [20, 80, 50][(step / 4_000) as usize];
+            if random.below(100) < remove_percent {
+                assert_eq!(tree.remove(&key, &arena), model.remove(&key), "seed {seed} step {step}");
+            } else {
+                let slot = arena.add(&key);
+                assert_eq!(tree.set(&key, slot, &arena), model.insert(key.clone(), slot), "seed {seed} step {step}");
+            }
+            if step % 997 == 0 {
+                assert_eq!(tree.check_invariants(&arena), model.len());
+            }
+            let probe = key_of(&mut random, space);
+            assert_eq!(tree.get(&probe, &arena), model.get(&probe).copied());
+        }
+        let expected: Vec<Vec<u8>> = model.keys().cloned().collect();
+        assert_eq!(collect_all(&tree, &arena, false), expected, "seed {seed}");
+        assert_eq!(collect_all(&tree, &arena, true), expected, "seed {seed}");
+        assert_eq!(tree.check_invariants(&arena), model.len());
+    }
+}
+
+#[test]
+fn a_tree_emptied_and_refilled_stays_sound() {
+    let arena = Arena::default();
+    let tree = Tree::default();
+    let keys: Vec<Vec<u8>> = (0..(LEAF_KEYS_MAX as u32 * 70)).map(|n| n.to_be_bytes().to_vec()).collect();
+    for round in 0..3 {
+        for key in &keys {
+            assert_eq!(tree.set(key, arena.add(key), &arena), None, "round {round}");
+        }
+        assert_eq!(tree.check_invariants(&arena), keys.len());
+        for key in keys.iter().rev() {
+            assert!(tree.remove(key, &arena).is_some());
+        }
+        assert_eq!(tree.check_invariants(&arena), 0);
+        assert!(collect_all(&tree, &arena, false).is_empty());
+    }
+}
+
+#[test]
+fn collect_starts_at_the_bound_inside_a_leaf() {
+    let arena = Arena::default();
+    let tree = Tree::default();
+    for n in (0u32..1_000).step_by(2) {
+        let key = n.to_be_bytes();
+        tree.set(&key, arena.add(&key), &arena);
+    }
+    let mut slots = Vec::new();
+    tree.collect_after(Bound::Included(&501u32.to_be_bytes()), &arena, &mut slots);
+    assert_eq!(arena.key(slots[0]), 502u32.to_be_bytes());
+    slots.clear();
+    tree.collect_after(Bound::Excluded(&502u32.to_be_bytes()), &arena, &mut slots);
+    assert_eq!(arena.key(slots[0]), 504u32.to_be_bytes());
+    slots.clear();
+    tree.collect_before(Bound::Included(&502u32.to_be_bytes()), &arena, &mut slots);
+    assert_eq!(arena.key(*slots.last().unwrap()), 502u32.to_be_bytes());
+    slots.clear();
+    tree.collect_before(Bound::Excluded(&0u32.to_be_bytes()), &arena, &mut slots);
+    assert!(slots.is_empty());
+}
+
+/// One writer changes values, inserts and removes; readers check every get returns a value the
+/// key held and every scan ascends. Values encode the key, so a reader can check them.
+#[test]
+fn readers_see_only_states_the_keys_held_while_one_writer_runs() {
+    let arena = Arc::new(Arena::default());
+    let tree = Arc::new(Tree::default());
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|reader| {
+            let (arena, tree, done) = (Arc::clone(&arena), Arc::clone(&tree), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut random = Random(100 + reader);
+                let mut checks = 0u64;
+                while !done.load(Ordering::Acquire) || checks < 1_000 {
+                    let key = (random.below(3_000) as u32).to_be_bytes();
+                    if let Some(slot) = tree.get(&key, &*arena) {
+                        assert_eq!(arena.key(slot), key, "a get returned another key's slot");
+                    }
+                    let mut slots = Vec::new();
+                    tree.collect_after(Bound::Included(&key), &*arena, &mut slots);
+                    let keys: Vec<&[u8]> = slots.iter().map(|&slot| arena.key(slot)).collect();
+                    assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "a leaf ascends");
+                    assert!(keys.first().is_none_or(|first| *first >= &key[..]));
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+    let mut random = Random(7);
+    for _ in 0..60_000 {
+        let key = (random.below(3_000) as u32).to_be_bytes();
+        if random.below(3) == 0 {
+            tree.remove(&key, &*arena);
+        } else {
+            tree.set(&key, arena.add(&key), &*arena);
+        }
+    }
+    done.store(true, Ordering::Release);
+    for reader in readers {
+        assert!(reader.join().expect("a reader panicked") >= 1_000);
+    }
+    tree.check_invariants(&*arena);
+}
