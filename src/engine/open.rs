@@ -132,12 +132,11 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             ));
         }
         medium.map_existing(file_bytes)?;
-        let index = KeyIndex::default();
         let open_epoch = superblock
             .open_epoch
             .checked_add(1)
             .ok_or_else(|| Error::corruption(superblock.slot_offset(), "open epoch exhausted"))?;
-        let recovered = recovery::recover(&medium, &superblock, &index, open_epoch)?;
+        let recovered = recovery::recover(&medium, &superblock, open_epoch)?;
         assert!(recovered.head.offset <= medium.mapped_bytes(), "recovery resumes inside the file");
         superblock = Superblock { update_seq: superblock.update_seq + 1, clean: false, open_epoch, ..superblock };
         let state = CommitState {
@@ -146,7 +145,8 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             last_commit_end: recovered.head.offset,
         };
         let zeroed = recovered.zeroed;
-        let opened = Opened { head: recovered.head, space: recovered.space, state, recovery: recovered.report, index };
+        let opened =
+            Opened { head: recovered.head, space: recovered.space, state, recovery: recovered.report, index: recovered.index };
         let engine = Self::assemble(medium, options, hooks, opened);
         for (start, end) in zeroed {
             assert!(start < end, "recovery reports only ranges it wrote");

@@ -97,6 +97,11 @@ pub(crate) fn as_slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
 }
 
 impl KeyIndex {
+    /// The index of `locations` (packed), whose keys ascend strictly, built in one pass.
+    pub(crate) fn from_sorted(locations: &[u64], keys: &impl RecordKeys) -> KeyIndex {
+        KeyIndex { tree: Tree::from_sorted(locations, &ByLocation(keys)) }
+    }
+
     /// Location of the record holding `key`'s value.
     pub(crate) fn get(&self, key: &[u8], keys: &impl RecordKeys) -> Option<Location> {
         self.tree.get(key, &ByLocation(keys)).map(Location::unpack)

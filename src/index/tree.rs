@@ -228,7 +228,45 @@ impl Inner {
     }
 }
 
+/// Keys per leaf, and children per inner node, in a tree built from sorted input: room for a
+/// quarter more before a split.
+const BULK_FILL: usize = LEAF_KEYS_MAX * 3 / 4;
+
 impl Tree {
+    /// A tree of `slots`, whose keys ascend strictly, built bottom-up in one pass (recovery).
+    pub(crate) fn from_sorted(slots: &[u64], source: &impl KeySource) -> Tree {
+        debug_assert!(slots.windows(2).all(|pair| source.key(pair[0]) < source.key(pair[1])), "keys ascend");
+        if slots.is_empty() {
+            return Tree::default();
+        }
+        // The level being built: each node with the smallest key under it.
+        let mut level: Vec<(Box<[u8]>, Owned<Node>)> = slots
+            .chunks(BULK_FILL)
+            .map(|chunk| (source.key(chunk[0]).into(), Owned::new(Node::Leaf(Leaf::of_slots(chunk, source)))))
+            .collect();
+        for _ in 0..HEIGHT_MAX {
+            if level.len() == 1 {
+                let (_, root) = level.pop().expect("one node");
+                return Tree { root: Atomic::from(root), len: AtomicUsize::new(slots.len()), writing: Default::default() };
+            }
+            let mut parents = Vec::with_capacity(level.len() / BULK_FILL + 1);
+            let mut nodes = level.into_iter().peekable();
+            while nodes.peek().is_some() {
+                let group: Vec<(Box<[u8]>, Owned<Node>)> = nodes.by_ref().take(BULK_FILL).collect();
+                let mut group = group.into_iter();
+                let (lowest, first) = group.next().expect("a group is not empty");
+                let (mut separators, mut children) = (Vec::new(), vec![Atomic::from(first)]);
+                for (key, node) in group {
+                    separators.push(key);
+                    children.push(Atomic::from(node));
+                }
+                parents.push((lowest, Owned::new(Node::Inner(Inner::of_parts(separators, children)))));
+            }
+            level = parents;
+        }
+        unreachable!("the tree is deeper than {HEIGHT_MAX}")
+    }
+
     /// Keys present.
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)

@@ -7,22 +7,24 @@
 //! - step 3: `Validation::validate`, one [`Cursor`] walk per segment (`parse_segment`);
 //! - step 4: `kept_segments`, and the `live_segments` check in [`recover`];
 //! - step 5: `check_nothing_committed_after`, and the clean-close check in [`recover`];
-//! - step 6: `apply_segment` (the same accounting rules as the running store, [`crate::space`]);
+//! - step 6: [`replay`] (the same accounting rules as the running store, [`crate::space`]);
 //! - step 7: `zero_discarded` (the caller makes it durable before any new write).
+
+mod replay;
 
 use std::collections::HashSet;
 
 use crate::error::Error;
 use crate::ids::{CommitSequence, Generation, SegmentIndex};
-use crate::index::{KeyIndex, Location};
+use crate::index::KeyIndex;
 use crate::layout::{RECORD_ALIGN, RECORD_HEADER_BYTES, SEGMENT_BYTES};
-use crate::log::access::{nonzero_span, with_recovery_bytes, zero_recovery_range, IndexedKeys};
-use crate::log::cursor::{Cursor, Stop, STEPS_PER_SEGMENT_MAX};
+use crate::log::access::{nonzero_span, with_recovery_bytes, zero_recovery_range};
+use crate::log::cursor::{Cursor, STEPS_PER_SEGMENT_MAX};
 use crate::log::record::{self, Header, Kind, PAIR_RECORD_BYTES};
 use crate::log::superblock::Superblock;
 use crate::log::{segment_start, Head};
 use crate::media::Medium;
-use crate::space::{RecordClass, Space};
+use crate::space::Space;
 
 /// What recovery found and did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,6 +51,8 @@ pub(crate) struct Recovered {
     /// Ranges zeroed: the caller marks them dirty and makes them durable before writing.
     pub(crate) zeroed: Vec<(u64, u64)>,
     pub(crate) space: Space,
+    /// The index the replayed log makes.
+    pub(crate) index: KeyIndex,
 }
 
 /// A segment whose head validates.
@@ -129,12 +133,11 @@ fn segment_heads<M: Medium>(medium: &M, segments: u64, store_id: u64) -> Result<
     Ok(heads)
 }
 
-/// Recovers the store in `medium` into `index`; new segments will carry generations of
+/// Recovers the store in `medium`; new segments will carry generations of
 /// `open_epoch`. See the module docs.
 pub(crate) fn recover<M: Medium>(
     medium: &M,
     superblock: &Superblock,
-    index: &KeyIndex,
     open_epoch: u32,
 ) -> Result<Recovered, Error> {
     let segments = medium.mapped_bytes() / SEGMENT_BYTES;
@@ -175,10 +178,11 @@ pub(crate) fn recover<M: Medium>(
         return Err(Error::corruption(last.end, "a Free record names the segment of the last commit"));
     }
     let mut space = Space::new(segments, open_epoch);
-    for &position in &kept {
-        let end = if position == last.position { last.end } else { validation.ends[position] };
-        apply_segment(medium, index, &mut space, heads[position], end);
-    }
+    let replayed: Vec<(SegmentHead, u64)> = kept
+        .iter()
+        .map(|&position| (heads[position], if position == last.position { last.end } else { validation.ends[position] }))
+        .collect();
+    let index = replay::replay(medium, &mut space, &replayed);
     // Paired with the check against Commit L's count above: the accounting agrees with it.
     assert_eq!(space.live_count(), last.live_segments, "replay makes exactly the counted segments live");
     let mut report = validation.report;
@@ -196,7 +200,7 @@ pub(crate) fn recover<M: Medium>(
         live_segments: kept.len() as u64,
         store_id: superblock.store_id(),
     };
-    Ok(Recovered { head, last_commit_seq: last.seq, report, zeroed, space })
+    Ok(Recovered { head, last_commit_seq: last.seq, report, zeroed, space, index })
 }
 
 impl Validation {
@@ -318,45 +322,6 @@ fn unreplayed_ranges(heads: &[SegmentHead], kept: &[usize], last: LastCommit, se
             .map(|index| (segment_start(index), index.end_offset())),
     );
     ranges
-}
-
-/// Replays one kept segment's records `[head, end)` (validated by the first pass) into the index
-/// and the accounting.
-fn apply_segment<M: Medium>(medium: &M, index: &KeyIndex, space: &mut Space, head: SegmentHead, end: u64) {
-    space.set_live(head.index, head.generation);
-    let mut cursor = Cursor::at(head.index, segment_start(head.index), end);
-    let read_header = |offset: u64, _| {
-        with_recovery_bytes(medium, offset, offset + RECORD_HEADER_BYTES as u64, Header::decode_unchecked)
-            .map(|header| (header, (0, 0)))
-    };
-    for _ in 0..=STEPS_PER_SEGMENT_MAX {
-        let step = match cursor.next(read_header) {
-            Ok(step) => step,
-            Err(Stop::Bound | Stop::Sealed) => return,
-            Err(stop) => unreachable!("the first pass validated every record up to {end}: {stop:?}"),
-        };
-        let (header, size) = (step.header, step.header.record_bytes());
-        assert_eq!(header.generation, head.generation, "validated by the first pass");
-        let key_at = step.offset + RECORD_HEADER_BYTES as u64;
-        let superseded =
-            with_recovery_bytes(medium, key_at, key_at + u64::from(header.key_len), |key| match header.kind {
-                Kind::Put => index.set(key, Location { offset: step.offset, record_bytes: size }, &IndexedKeys(medium)),
-                Kind::Delete => index.remove(key, &IndexedKeys(medium)),
-                _ => None,
-            });
-        // The same rules as the running store (`space::RecordClass`): a tombstone's shadow is the
-        // segment of the put it deletes, as far as replay has found one.
-        let class = match header.kind {
-            Kind::Put => RecordClass::Live,
-            Kind::Delete => RecordClass::Tombstone { shadow: superseded.map(|old| space.generation_at(old.offset)) },
-            _ => RecordClass::Dead,
-        };
-        if let Some(old) = superseded {
-            space.died(old.offset, old.record_bytes);
-        }
-        space.written(step.offset, size, class);
-    }
-    unreachable!("a cursor ends within its segment");
 }
 
 /// `Corruption` when a Commit record of sequence ≥ `last_seq + 2` validates in `ranges`.

@@ -204,3 +204,32 @@ fn readers_see_only_states_the_keys_held_while_one_writer_runs() {
     }
     tree.check_invariants(&*arena);
 }
+
+#[test]
+fn a_tree_built_from_sorted_slots_is_the_tree_of_its_inserts() {
+    for count in [0usize, 1, 47, 48, 49, 48 * 48, 48 * 48 + 1, 20_000] {
+        let arena = Arena::default();
+        let keys: Vec<Vec<u8>> = (0..count as u64).map(|n| format!("key{n:08}").into_bytes()).collect();
+        let slots: Vec<u64> = keys.iter().map(|key| arena.add(key)).collect();
+        let tree = Tree::from_sorted(&slots, &arena);
+        assert_eq!(tree.check_invariants(&arena), count);
+        assert_eq!(collect_all(&tree, &arena, false), keys);
+        for (key, &slot) in keys.iter().zip(&slots).step_by(7) {
+            assert_eq!(tree.get(key, &arena), Some(slot));
+        }
+        // It goes on as a tree: inserts and removals after the bulk build.
+        let mut model: BTreeMap<Vec<u8>, u64> = keys.iter().cloned().zip(slots.iter().copied()).collect();
+        let mut random = Random(count as u64);
+        for _ in 0..2_000 {
+            let key = format!("key{:08}", random.below(count as u64 + 100)).into_bytes();
+            if random.below(2) == 0 {
+                assert_eq!(tree.remove(&key, &arena), model.remove(&key));
+            } else {
+                let slot = arena.add(&key);
+                assert_eq!(tree.set(&key, slot, &arena), model.insert(key, slot));
+            }
+        }
+        assert_eq!(tree.check_invariants(&arena), model.len());
+        assert_eq!(collect_all(&tree, &arena, false), model.keys().cloned().collect::<Vec<_>>());
+    }
+}
