@@ -53,7 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let load_seconds = start.elapsed().as_secs_f64();
     let rss_per_key = (rss_anon_bytes().saturating_sub(rss_before)) as f64 / records as f64;
 
-    let gets = 1_000_000u64;
+    // DAXKV_GETS=n changes the number of gets (for profiling them).
+    let gets: u64 = std::env::var("DAXKV_GETS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
     let start = Instant::now();
     let mut found = 0u64;
     for i in 0..gets {

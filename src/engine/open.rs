@@ -145,8 +145,13 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             last_commit_end: recovered.head.offset,
         };
         let zeroed = recovered.zeroed;
-        let opened =
-            Opened { head: recovered.head, space: recovered.space, state, recovery: recovered.report, index: recovered.index };
+        let opened = Opened {
+            head: recovered.head,
+            space: recovered.space,
+            state,
+            recovery: recovered.report,
+            index: recovered.index,
+        };
         let engine = Self::assemble(medium, options, hooks, opened);
         for (start, end) in zeroed {
             assert!(start < end, "recovery reports only ranges it wrote");

@@ -204,12 +204,13 @@ mod tests {
         let sorted: Vec<&[u8]> = vec![b"user00001", b"user000010", b"user0000100000000", b"user00002", b"user0001"];
         let mut tags = Tags::of_keys(&sorted[1..3]);
         let mut keys: Vec<&[u8]> = sorted[1..3].to_vec();
-        for key in [&sorted[0][..], sorted[3], sorted[4], b"a", b"z"] {
+        for key in [sorted[0], sorted[3], sorted[4], b"a", b"z"] {
             let (at, found) = tags.lower_bound(key, |index| keys[index]);
             assert!(!found);
             tags = tags.with_inserted(at, key);
             keys.insert(at, key);
-            let probes: [&[u8]; 7] = [b"", b"user", b"user00001", b"user000010\0", b"user00002", b"zz", b"user0000100000000"];
+            let probes: [&[u8]; 7] =
+                [b"", b"user", b"user00001", b"user000010\0", b"user00002", b"zz", b"user0000100000000"];
             for probe in probes.iter().copied().chain(keys.iter().copied()) {
                 assert_eq!(tags.lower_bound(probe, |index| keys[index]), reference(&keys, probe), "{probe:?}");
             }

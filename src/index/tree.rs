@@ -184,12 +184,19 @@ impl Inner {
     }
 
     /// The children, shared with the new node (copied pointers, not nodes).
-    fn children_copied<'g>(&self, guard: &'g Guard) -> Vec<Atomic<Node>> {
+    fn children_copied(&self, guard: &Guard) -> Vec<Atomic<Node>> {
         self.children.iter().map(|child| Atomic::from(child.load(Ordering::Acquire, guard))).collect()
     }
 
     /// This node with `child` replaced by `left`, `separator` and `right`; split if it overflows.
-    fn with_split(&self, child: usize, left: Owned<Node>, separator: Box<[u8]>, right: Owned<Node>, guard: &Guard) -> Replacement {
+    fn with_split(
+        &self,
+        child: usize,
+        left: Owned<Node>,
+        separator: Box<[u8]>,
+        right: Owned<Node>,
+        guard: &Guard,
+    ) -> Replacement {
         let mut children = self.children_copied(guard);
         children[child] = Atomic::from(left);
         children.insert(child + 1, Atomic::from(right));
@@ -247,7 +254,11 @@ impl Tree {
         for _ in 0..HEIGHT_MAX {
             if level.len() == 1 {
                 let (_, root) = level.pop().expect("one node");
-                return Tree { root: Atomic::from(root), len: AtomicUsize::new(slots.len()), writing: Default::default() };
+                return Tree {
+                    root: Atomic::from(root),
+                    len: AtomicUsize::new(slots.len()),
+                    writing: Default::default(),
+                };
             }
             let mut parents = Vec::with_capacity(level.len() / BULK_FILL + 1);
             let mut nodes = level.into_iter().peekable();
@@ -336,7 +347,8 @@ impl Tree {
         let (parent_pointer, child) = path.steps[path.len - 1];
         let Node::Inner(parent) = node(parent_pointer) else { unreachable!("a path holds inner nodes") };
         let neighbour_index = if child + 1 < parent.children.len() { child + 1 } else { child.wrapping_sub(1) };
-        let neighbour_pointer = parent.children.get(neighbour_index).map(|atomic| atomic.load(Ordering::Acquire, guard));
+        let neighbour_pointer =
+            parent.children.get(neighbour_index).map(|atomic| atomic.load(Ordering::Acquire, guard));
         let neighbour = neighbour_pointer.map(node);
         let Some((Node::Leaf(neighbour), neighbour_pointer)) = neighbour.zip(neighbour_pointer) else {
             return self.install(path, pointer, Replacement::One(Owned::new(Node::Leaf(shrunk))), guard);
@@ -422,10 +434,12 @@ impl Tree {
             match node(pointer) {
                 Node::Leaf(leaf) => {
                     leaf.keys.prefetch();
+                    prefetch_slice(&leaf.slots);
                     return (leaf, pointer);
                 }
                 Node::Inner(inner) => {
                     inner.keys.prefetch();
+                    prefetch_slice(&inner.children);
                     let child = match (key, descent) {
                         (Some(key), Descent::Toward) => inner.child_for(key),
                         (_, Descent::Last) => inner.children.len() - 1,
@@ -552,6 +566,16 @@ enum Descent {
     First,
     /// Always the last child.
     Last,
+}
+
+/// Starts loading every line of `items` (a node's slots or child pointers: the search that
+/// follows reads one of them, at a place it does not know yet).
+fn prefetch_slice<T>(items: &[T]) {
+    let bytes = std::mem::size_of_val(items);
+    let start = items.as_ptr().cast::<u8>();
+    for offset in (0..bytes).step_by(64) {
+        crate::media::prefetch(start.wrapping_add(offset));
+    }
 }
 
 fn bound_key(bound: Bound<&[u8]>) -> Option<&[u8]> {

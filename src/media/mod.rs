@@ -17,8 +17,8 @@ mod memory;
 mod region;
 
 pub use config::{FileConfig, FlushModel, MsyncShape, PersistenceDomain};
-pub use cpu::LineFlushInstruction;
 pub(crate) use cpu::prefetch;
+pub use cpu::LineFlushInstruction;
 pub use file::FileMedium;
 pub use memory::{Event, MemoryMedium};
 pub(crate) use region::Region;

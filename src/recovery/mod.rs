@@ -135,11 +135,7 @@ fn segment_heads<M: Medium>(medium: &M, segments: u64, store_id: u64) -> Result<
 
 /// Recovers the store in `medium`; new segments will carry generations of
 /// `open_epoch`. See the module docs.
-pub(crate) fn recover<M: Medium>(
-    medium: &M,
-    superblock: &Superblock,
-    open_epoch: u32,
-) -> Result<Recovered, Error> {
+pub(crate) fn recover<M: Medium>(medium: &M, superblock: &Superblock, open_epoch: u32) -> Result<Recovered, Error> {
     let segments = medium.mapped_bytes() / SEGMENT_BYTES;
     let heads = segment_heads(medium, segments, superblock.store_id())?;
     if heads.is_empty() {
@@ -180,7 +176,9 @@ pub(crate) fn recover<M: Medium>(
     let mut space = Space::new(segments, open_epoch);
     let replayed: Vec<(SegmentHead, u64)> = kept
         .iter()
-        .map(|&position| (heads[position], if position == last.position { last.end } else { validation.ends[position] }))
+        .map(|&position| {
+            (heads[position], if position == last.position { last.end } else { validation.ends[position] })
+        })
         .collect();
     let index = replay::replay(medium, &mut space, &replayed);
     // Paired with the check against Commit L's count above: the accounting agrees with it.
