@@ -14,16 +14,21 @@
 
 use std::cmp::Ordering as KeyOrder;
 
-/// See the module docs. One allocation: the prefix bytes, then the tags, so that a search
-/// touches one block of memory per node (prefetched whole, see [`Tags::prefetch`]).
+/// Most prefix bytes a node keeps (a shorter prefix is still a prefix every key shares, only
+/// less telling; keys that agree on more than this many bytes tie on tags more often).
+const PREFIX_BYTES_MAX: usize = 16;
+
+/// See the module docs. The prefix is inline; the tags are one allocation, which a search
+/// prefetches whole (see [`Tags::prefetch`]).
 #[derive(Debug)]
 pub(super) struct Tags {
-    /// Bytes of the prefix at the start of `bytes`.
-    prefix_len: usize,
-    /// The prefix every key of the node starts with (possibly shorter than they all share), then
-    /// one tag per key, ascending with the keys: the key's 8 bytes after the prefix, big-endian,
-    /// zero-padded, stored as 8 native-endian bytes.
-    bytes: Box<[u8]>,
+    /// Bytes of `prefix` in use.
+    prefix_len: u8,
+    /// The prefix every key of the node starts with (possibly shorter than they all share).
+    prefix: [u8; PREFIX_BYTES_MAX],
+    /// One tag per key, ascending with the keys: the key's 8 bytes after the prefix,
+    /// big-endian, zero-padded.
+    tags: Box<[u64]>,
 }
 
 /// The 8 bytes of `key` after its first `skip`, big-endian, zero past its end.
@@ -53,53 +58,49 @@ fn retag(tag: u64, prefix: &[u8], shared: usize) -> u64 {
 }
 
 impl Tags {
-    /// Tags of `tags` (ascending) under `prefix`, in one allocation.
+    /// Tags of `tags` (ascending) under `prefix` (at most [`PREFIX_BYTES_MAX`] bytes).
     fn of_parts(prefix: &[u8], tags: impl ExactSizeIterator<Item = u64>) -> Tags {
-        let mut bytes = Vec::with_capacity(prefix.len() + tags.len() * 8);
-        bytes.extend_from_slice(prefix);
-        for tag in tags {
-            bytes.extend_from_slice(&tag.to_ne_bytes());
-        }
-        let tags = Tags { prefix_len: prefix.len(), bytes: bytes.into_boxed_slice() };
-        debug_assert!((1..tags.len()).all(|at| tags.tag(at - 1) <= tags.tag(at)), "tags ascend");
+        assert!(prefix.len() <= PREFIX_BYTES_MAX);
+        let mut inline = [0u8; PREFIX_BYTES_MAX];
+        inline[..prefix.len()].copy_from_slice(prefix);
+        let tags = Tags { prefix_len: prefix.len() as u8, prefix: inline, tags: tags.collect() };
+        debug_assert!(tags.tags.windows(2).all(|pair| pair[0] <= pair[1]), "tags ascend");
         tags
     }
 
-    /// The tags of `keys` (ascending), under the longest prefix they all share.
+    /// The tags of `keys` (ascending), under the longest prefix they all share (up to
+    /// [`PREFIX_BYTES_MAX`] bytes).
     pub(super) fn of_keys(keys: &[&[u8]]) -> Tags {
         let prefix_len = match (keys.first(), keys.last()) {
             // Sorted: every key between the first and the last shares what those two share.
             (Some(first), Some(last)) if keys.len() > 1 => common_prefix_len(first, last),
             (Some(only), _) => only.len(),
             _ => 0,
-        };
+        }
+        .min(PREFIX_BYTES_MAX);
         debug_assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "keys ascend");
         let prefix = keys.first().map_or(&[][..], |first| &first[..prefix_len]);
         Tags::of_parts(prefix, keys.iter().map(|key| tag_of(key, prefix_len)))
     }
 
     /// Keys in the node.
+    #[inline]
     pub(super) fn len(&self) -> usize {
-        (self.bytes.len() - self.prefix_len) / 8
+        self.tags.len()
     }
 
+    #[inline]
     fn prefix(&self) -> &[u8] {
-        &self.bytes[..self.prefix_len]
+        &self.prefix[..usize::from(self.prefix_len)]
     }
 
-    fn tag(&self, at: usize) -> u64 {
-        let start = self.prefix_len + at * 8;
-        u64::from_ne_bytes(self.bytes[start..start + 8].try_into().expect("8 bytes"))
-    }
-
-    fn tags(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
-        (0..self.len()).map(|at| self.tag(at))
-    }
-
-    /// Starts loading the whole block into the cache, so that a search's misses overlap.
+    /// Starts loading the tags into the cache, so that a search's misses overlap.
+    #[inline]
     pub(super) fn prefetch(&self) {
-        for line in self.bytes.chunks(64) {
-            crate::media::prefetch(line.as_ptr());
+        let bytes = std::mem::size_of_val(&*self.tags);
+        let start = self.tags.as_ptr().cast::<u8>();
+        for offset in (0..bytes).step_by(64) {
+            crate::media::prefetch(start.wrapping_add(offset));
         }
     }
 
@@ -110,7 +111,7 @@ impl Tags {
         let shared = common_prefix_len(prefix, key);
         let new = tag_of(key, shared);
         let old = |at: usize| {
-            let tag = self.tag(at);
+            let tag = self.tags[at];
             if shared == prefix.len() {
                 tag
             } else {
@@ -124,12 +125,13 @@ impl Tags {
     /// These tags without the one at `at`. The prefix stays valid (perhaps no longer longest).
     pub(super) fn with_removed(&self, at: usize) -> Tags {
         assert!(at < self.len());
-        let tags = self.tags().take(at).chain(self.tags().skip(at + 1));
+        let tags = self.tags[..at].iter().chain(&self.tags[at + 1..]).copied();
         Tags::of_parts(self.prefix(), ExactLen(tags, self.len() - 1))
     }
 
     /// The index of the first key ≥ `key`, and whether that key equals it. `full(i)` returns
     /// the i-th key in full; it is called only for keys whose tag equals `key`'s.
+    #[inline]
     pub(super) fn lower_bound<'k>(&self, key: &[u8], full: impl Fn(usize) -> &'k [u8]) -> (usize, bool) {
         let prefix = self.prefix();
         if !key.starts_with(prefix) {
@@ -137,18 +139,9 @@ impl Tags {
             return if key < prefix { (0, false) } else { (self.len(), false) };
         }
         let tag = tag_of(key, prefix.len());
-        let (mut first, mut past) = (0, self.len());
-        // Binary search for the first tag ≥ `tag`; at most log2(len) + 1 rounds.
-        while first < past {
-            let middle = first + (past - first) / 2;
-            if self.tag(middle) < tag {
-                first = middle + 1;
-            } else {
-                past = middle;
-            }
-        }
-        for at in first..self.len() {
-            if self.tag(at) != tag {
+        let first = self.tags.partition_point(|&other| other < tag);
+        for at in first..self.tags.len() {
+            if self.tags[at] != tag {
                 return (at, false);
             }
             match full(at).cmp(key) {
@@ -157,7 +150,7 @@ impl Tags {
                 KeyOrder::Greater => return (at, false),
             }
         }
-        (self.len(), false)
+        (self.tags.len(), false)
     }
 }
 

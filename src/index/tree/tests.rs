@@ -45,10 +45,12 @@ impl Random {
     }
 }
 
-/// Keys that share long prefixes, differ in length and contain zero bytes: the tags' hard cases.
+/// Keys that share prefixes (some longer than a node keeps), differ in length and contain zero
+/// bytes: the tags' hard cases.
 fn key_of(random: &mut Random, space: u64) -> Vec<u8> {
     let n = random.below(space);
-    match n % 4 {
+    match n % 5 {
+        4 => format!("a-prefix-longer-than-sixteen-bytes/{n}").into_bytes(),
         0 => format!("user{n:010}").into_bytes(),
         1 => n.to_be_bytes().to_vec(),
         2 => {
