@@ -20,6 +20,9 @@ pub struct Stats {
     pub line_flush_instruction: Option<LineFlushInstruction>,
     /// Keys in the store.
     pub keys: u64,
+    /// Heap bytes of the key index (its nodes, tags, locations and separator keys; allocator
+    /// overhead not included). Counted by walking the index, about one node per 45 keys.
+    pub index_bytes: u64,
     /// Bytes mapped (the file size).
     pub file_bytes: u64,
     /// File offset of the log head.

@@ -29,6 +29,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             persistence_domain: self.medium.persistence_domain(),
             line_flush_instruction,
             keys: self.index.len() as u64,
+            index_bytes: self.index.heap_bytes(),
             file_bytes: self.medium.mapped_bytes(),
             log_head_offset,
             segments_used: space.segments_live,

@@ -123,6 +123,11 @@ impl KeyIndex {
         self.tree.len()
     }
 
+    /// Heap bytes the index holds (see [`Tree::heap_bytes`]).
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        self.tree.heap_bytes()
+    }
+
     /// Appends to `out` the packed locations ([`Location::unpack`]) of one leaf's keys after
     /// `from`, ascending; nothing when no key follows. The caller stops at its own upper bound.
     pub(crate) fn collect_after(&self, from: Bound<&[u8]>, keys: &impl RecordKeys, out: &mut Vec<u64>) {

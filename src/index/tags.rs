@@ -83,6 +83,11 @@ impl Tags {
         Tags::of_parts(prefix, keys.iter().map(|key| tag_of(key, prefix_len)))
     }
 
+    /// Heap bytes of the tags.
+    pub(super) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.tags)
+    }
+
     /// Keys in the node.
     #[inline]
     pub(super) fn len(&self) -> usize {

@@ -530,6 +530,31 @@ impl Tree {
         unreachable!("the tree is deeper than {HEIGHT_MAX}")
     }
 
+    /// Heap bytes of the nodes reachable now: each node's own allocation, its tags, slots or
+    /// child pointers, and its separator keys (allocator overhead not included). Walks the tree
+    /// under one epoch pin; a writer may change it meanwhile, so the figure is of some moment
+    /// during the walk, node by node.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        let guard = epoch::pin();
+        let mut bytes = 0usize;
+        let mut stack = vec![(self.root.load(Ordering::Acquire, &guard), 0usize)];
+        // Each node is visited once; a path never exceeds the height bound.
+        while let Some((pointer, depth)) = stack.pop() {
+            assert!(depth < HEIGHT_MAX, "the tree is deeper than {HEIGHT_MAX}");
+            bytes += std::mem::size_of::<Node>();
+            match node(pointer) {
+                Node::Leaf(leaf) => bytes += leaf.keys.heap_bytes() + std::mem::size_of_val(&*leaf.slots),
+                Node::Inner(inner) => {
+                    bytes += inner.keys.heap_bytes() + std::mem::size_of_val(&*inner.children);
+                    bytes +=
+                        inner.separators.iter().map(|key| key.len() + std::mem::size_of::<Box<[u8]>>()).sum::<usize>();
+                    stack.extend(inner.children.iter().map(|child| (child.load(Ordering::Acquire, &guard), depth + 1)));
+                }
+            }
+        }
+        bytes as u64
+    }
+
     /// Checks the tree's invariants by walking all of it; returns the keys found (tests only).
     #[cfg(test)]
     pub(crate) fn check_invariants(&self, source: &impl KeySource) -> usize {
