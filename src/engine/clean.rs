@@ -25,6 +25,7 @@
 //! in docs/design.md ("Space reclamation").
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::MutexGuard;
 
 use super::hooks::ProtocolHooks;
 use super::write::CLEANER_RESERVE_SEGMENTS;
@@ -57,7 +58,16 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// cleaning boundary). `Ok(true)` when a segment was cleaned (it is freeing: the next commit
     /// frees it); `Ok(false)` when none is old enough and worth it.
     pub(crate) fn clean_step(&self, limit: Option<Generation>) -> Result<bool, Error> {
-        let _one_cleaner = self.lock(&self.cleaner)?;
+        let one_cleaner = self.lock(&self.cleaner)?;
+        self.clean_step_held(&one_cleaner, limit)
+    }
+
+    /// [`Engine::clean_step`] for a caller that holds the cleaner mutex (`_one_cleaner`).
+    pub(super) fn clean_step_held(
+        &self,
+        _one_cleaner: &MutexGuard<'_, ()>,
+        limit: Option<Generation>,
+    ) -> Result<bool, Error> {
         self.check_writable()?;
         self.punch_surplus()?;
         let victim = {
