@@ -74,11 +74,12 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             let writer = self.lock(&self.writer)?;
             let boundary = limit.map_or(writer.clean_boundary, |limit| limit.min(writer.clean_boundary));
             let victim = policy::select(&writer.space, boundary).filter(|victim| {
-                // Cleaned segments come back only with the next commit: while some wait, take
-                // no victim whose copies would need more than the free segments (growing the
-                // file to clean it).
+                // Cleaned segments come back only with the next commit (or two: one for the
+                // Free record, one for the zeroed head): while some wait, take no victim whose
+                // copies would need more than the free segments (growing the file to clean it).
                 let needed = victim.live_bytes.div_ceil(SEGMENT_USABLE_BYTES) + 1;
-                writer.freeing.is_empty() || writer.space.free_count() >= needed
+                let waiting = !writer.freeing.is_empty() || writer.space.retired_awaiting_commit();
+                !waiting || writer.space.free_count() >= needed
             });
             victim.map(|victim| (victim, boundary))
         };
@@ -292,7 +293,8 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             if self.clean_step(None)? {
                 cleaned += 1;
                 committed_since_progress = false;
-            } else if !committed_since_progress && may_commit() {
+            } else if may_commit() && (!committed_since_progress || self.commit_frees_space()?) {
+                // A commit moves the boundary, or gives back segments cleaned before it.
                 self.sync()?;
                 committed_since_progress = true;
             } else {

@@ -105,6 +105,13 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
                 return Ok(true);
             }
             if self.clean_step_held(&held, None)? {
+                // The commit that makes the Free record durable, and the one after it that makes
+                // the zeroed head durable: then the segment is free for the caller's next try.
+                for _ in 0..2 {
+                    if self.commit_frees_space()? {
+                        self.sync()?;
+                    }
+                }
                 return Ok(true);
             }
             if round == 0 {
@@ -116,7 +123,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
 
     /// Whether the next commit frees space: cleaned segments wait for their Free records to be
     /// durable, or retired ones for their zeroed heads.
-    fn commit_frees_space(&self) -> Result<bool, Error> {
+    pub(super) fn commit_frees_space(&self) -> Result<bool, Error> {
         let writer = self.lock(&self.writer)?;
         Ok(!writer.freeing.is_empty() || writer.space.retired_awaiting_commit())
     }
@@ -189,7 +196,12 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         }
         let cleaner_running = self.options.background_cleaning;
         let ahead_limit = if cleaner_running { budget } else { u64::MAX };
+        let before = self.medium.mapped_bytes();
         writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, reserve, cleaner_running, ahead_limit)?;
+        let after = self.medium.mapped_bytes();
+        if cleaner_running && after > before && after > budget {
+            self.cleaning.budget_overruns_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         assert!(writer.space.free_count() >= needed + reserve, "capacity ensured");
         Ok(())
     }
