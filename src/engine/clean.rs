@@ -254,11 +254,12 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         self.sync_with(|writer| limit = writer.head.generation)?;
         let segments = self.lock(&self.writer)?.space.live_count();
         let mut cleaned = 0;
-        // Bounded: a step per segment, and a commit between steps when free segments run short.
-        for _ in 0..2 * segments + 1 {
+        // Bounded: a step per segment, and up to two commits between steps when free segments
+        // run short (one for the Free records, one for the zeroed heads).
+        for _ in 0..3 * segments + 1 {
             if self.clean_step(Some(limit))? {
                 cleaned += 1;
-            } else if self.lock(&self.writer)?.freeing.is_empty() {
+            } else if !self.commit_frees_space()? {
                 break;
             } else {
                 self.sync()?;
