@@ -114,9 +114,11 @@ impl Options {
 
     /// The space the log may occupy, as a multiple of the live data (default 1.3): above it the
     /// cleaner moves live records out of the emptiest, oldest segments and frees them. Lower
-    /// means a smaller file and more copying (write amplification). At least 1.1. The file also
-    /// keeps a few free segments for reuse (1/16 of the log, at least 3); beyond those, free
-    /// space is punched out of the file.
+    /// means a smaller file and more copying (write amplification). At least 1.1. With background
+    /// cleaning on, writers hold the whole file within this × the live data plus 4 segments
+    /// (8 MiB): past that they clean or commit before they grow it, as long as anything can be
+    /// reclaimed (docs/design.md, "The space bound"). Free segments beyond that budget are
+    /// punched out of the file.
     pub fn max_space_amplification(mut self, ratio: f64) -> Self {
         self.max_space_amplification = ratio;
         self

@@ -57,6 +57,10 @@ pub struct Stats {
     pub cleaning_records_copied_total: u64,
     /// Segments handed back to the filesystem with `fallocate(PUNCH_HOLE | KEEP_SIZE)`.
     pub holes_punched_total: u64,
+    /// Times the file grew past the space budget (`max_space_amplification` × live + 4
+    /// segments) while a background cleaner ran: when nothing could be reclaimed, or for the
+    /// exceptions docs/design.md ("The space bound") lists.
+    pub space_budget_overruns_total: u64,
     /// Zero-copy values alive (each pins its segment against reuse).
     pub values_pinned: u64,
     /// Put records written.

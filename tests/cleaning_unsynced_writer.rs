@@ -12,9 +12,10 @@ use daxkv::{Db, Durability, Options};
 const KEYS: u64 = 4000;
 const VALUE_BYTES: usize = 4000;
 const UPDATE_MULTIPLE: u64 = 10;
-/// Default target 1.3, so a budget of (1.3 + 0.1) x live + 2 segments (4 MiB, 0.26 x of the
-/// 16 MB live here): 1.66 x. Measured: 1.557.
-const FILE_OVER_LIVE_MAX: f64 = 1.7;
+/// Default target 1.3, so a budget of 1.3 x live + 4 segments (8 MiB, 0.52 x of the 16.2 MB live
+/// here), and one segment more that a cleaning step's copies may add (docs/design.md, "Writers
+/// and space"): 1.95 x. Measured: 1.817 (14 segments, the budget's whole segments).
+const FILE_OVER_LIVE_MAX: f64 = 1.3 + (5 * (2 << 20)) as f64 / (KEYS * (32 + 8 + VALUE_BYTES as u64)) as f64;
 
 fn value(key: u64, version: u64) -> Vec<u8> {
     versioned_value(key, version, VALUE_BYTES)

@@ -11,7 +11,7 @@ use daxkv::{Db, Durability, Options};
 const KEYS: u32 = 320_000;
 /// What a store holding nothing keeps: the head's segment, the free segments kept for reuse
 /// (three: `FREE_KEPT_MIN` 2 + the cleaner's reserve 1) and one more the budget keeps around
-/// the head (`BUDGET_SEGMENTS` covers the head and the reserve).
+/// the head (`BUDGET_SEGMENTS`, 4, covers the head, the reserve, a freeing and a zeroing one).
 const OVERHEAD_SEGMENTS_MAX: u64 = 5;
 const SEGMENT_BYTES: u64 = 2 << 20;
 

@@ -25,6 +25,7 @@
 //! in docs/design.md ("Space reclamation").
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::MutexGuard;
 
 use super::hooks::ProtocolHooks;
 use super::write::CLEANER_RESERVE_SEGMENTS;
@@ -58,18 +59,28 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// cleaning boundary). `Ok(true)` when a segment was cleaned (it is freeing: the next commit
     /// frees it); `Ok(false)` when none is old enough and worth it.
     pub(crate) fn clean_step(&self, limit: Option<Generation>) -> Result<bool, Error> {
-        let _one_cleaner = self.lock(&self.cleaner)?;
+        let one_cleaner = self.lock(&self.cleaner)?;
+        self.clean_step_held(&one_cleaner, limit)
+    }
+
+    /// [`Engine::clean_step`] for a caller that holds the cleaner mutex (`_one_cleaner`).
+    pub(super) fn clean_step_held(
+        &self,
+        _one_cleaner: &MutexGuard<'_, ()>,
+        limit: Option<Generation>,
+    ) -> Result<bool, Error> {
         self.check_writable()?;
         self.punch_surplus()?;
         let victim = {
             let writer = self.lock(&self.writer)?;
             let boundary = limit.map_or(writer.clean_boundary, |limit| limit.min(writer.clean_boundary));
             let victim = policy::select(&writer.space, boundary).filter(|victim| {
-                // Cleaned segments come back only with the next commit: while some wait, take
-                // no victim whose copies would need more than the free segments (growing the
-                // file to clean it).
+                // Cleaned segments come back only with the next commit (or two: one for the
+                // Free record, one for the zeroed head): while some wait, take no victim whose
+                // copies would need more than the free segments (growing the file to clean it).
                 let needed = victim.live_bytes.div_ceil(SEGMENT_USABLE_BYTES) + 1;
-                writer.freeing.is_empty() || writer.space.free_count() >= needed
+                let waiting = !writer.freeing.is_empty() || writer.space.retired_awaiting_commit();
+                !waiting || writer.space.free_count() >= needed
             });
             victim.map(|victim| (victim, boundary))
         };
@@ -244,11 +255,12 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         self.sync_with(|writer| limit = writer.head.generation)?;
         let segments = self.lock(&self.writer)?.space.live_count();
         let mut cleaned = 0;
-        // Bounded: a step per segment, and a commit between steps when free segments run short.
-        for _ in 0..2 * segments + 1 {
+        // Bounded: a step per segment, and up to two commits between steps when free segments
+        // run short (one for the Free records, one for the zeroed heads).
+        for _ in 0..3 * segments + 1 {
             if self.clean_step(Some(limit))? {
                 cleaned += 1;
-            } else if self.lock(&self.writer)?.freeing.is_empty() {
+            } else if !self.commit_frees_space()? {
                 break;
             } else {
                 self.sync()?;
@@ -283,7 +295,8 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             if self.clean_step(None)? {
                 cleaned += 1;
                 committed_since_progress = false;
-            } else if !committed_since_progress && may_commit() {
+            } else if may_commit() && (!committed_since_progress || self.commit_frees_space()?) {
+                // A commit moves the boundary, or gives back segments cleaned before it.
                 self.sync()?;
                 committed_since_progress = true;
             } else {

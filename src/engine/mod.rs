@@ -85,6 +85,8 @@ struct CleanerCounters {
     segments_freed_total: AtomicU64,
     bytes_copied_total: AtomicU64,
     records_copied_total: AtomicU64,
+    /// Times the file grew past the space budget with a background cleaner running.
+    budget_overruns_total: AtomicU64,
     /// Whether a step is copying right now.
     cleaning_now: AtomicBool,
 }

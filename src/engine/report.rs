@@ -46,6 +46,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             cleaning_bytes_copied_total: cleaning.bytes_copied_total.load(Relaxed),
             cleaning_records_copied_total: cleaning.records_copied_total.load(Relaxed),
             holes_punched_total: medium.holes_punched_total,
+            space_budget_overruns_total: cleaning.budget_overruns_total.load(Relaxed),
             values_pinned: self.pins.total(),
             puts_total,
             deletes_total,

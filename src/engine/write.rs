@@ -7,6 +7,7 @@ use crate::batch::Op;
 use crate::error::Error;
 use crate::ids::SegmentIndex;
 use crate::index::Location;
+use crate::layout::SEGMENT_BYTES;
 use crate::log::access::IndexedKeys;
 use crate::log::record::{record_bytes, Kind};
 use crate::log::LogSpace;
@@ -17,12 +18,10 @@ use crate::space::policy;
 /// Free segments user writes leave for the cleaner when the file cannot grow, so that cleaning
 /// can always make progress on a full disk.
 pub(super) const CLEANER_RESERVE_SEGMENTS: u64 = 1;
-/// Attempts (a cleaning step or a commit each) a writer makes itself when it finds no free
-/// space, before `NoSpace`.
-const OUT_OF_SPACE_ATTEMPTS_MAX: usize = 16;
-/// Commits in a row a writer runs without finding a segment to clean, before it gives up on
-/// the budget (one moves the cleaning boundary past everything written before it).
-const BOUNDARY_COMMITS_MAX: usize = 1;
+/// Times a writer that finds no free space makes space itself (a commit or a cleaning step
+/// each, [`Engine::make_space`]) before it grows the file regardless: only other writers taking
+/// the space it made, every time, can use them all up.
+const OUT_OF_SPACE_ATTEMPTS_MAX: usize = 64;
 
 impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     fn validate_op(&self, op: &Op<'_>) -> Result<(), Error> {
@@ -68,38 +67,66 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     }
 
     /// Appends `ops`. A writer that finds no free segment, where growing the file would take it
-    /// past the space budget (or the disk is full), makes space itself: it commits when cleaned
-    /// segments wait for their Free records to be durable, or runs a cleaning step. That is the
-    /// only time a writer waits for cleaning. It grows past the budget only when nothing is
-    /// worth cleaning, and returns `NoSpace` only when the file cannot grow.
+    /// past the space budget (or the disk is full), makes space itself ([`Engine::make_space`]).
+    /// That is the only time a writer waits for cleaning. It grows past the budget only when
+    /// nothing can be reclaimed, and returns `NoSpace` only when the file cannot grow.
     fn append_making_space(&self, ops: &[Op<'_>]) -> Result<(u64, bool), Error> {
         let mut within_budget = self.options.background_cleaning;
-        let mut boundary_commits = 0;
         for _ in 0..OUT_OF_SPACE_ATTEMPTS_MAX {
             match self.try_append(ops, within_budget) {
                 Err(Error::NoSpace) => {
-                    let commit_frees_space = {
-                        let writer = self.lock(&self.writer)?;
-                        !writer.freeing.is_empty() || writer.space.retired_awaiting_commit()
-                    };
-                    if commit_frees_space {
-                        self.sync()?;
-                    } else if self.clean_step(None)? {
-                        boundary_commits = 0;
-                    } else if boundary_commits < BOUNDARY_COMMITS_MAX {
-                        // Nothing old enough to clean: commit, so the boundary moves on.
-                        self.sync()?;
-                        boundary_commits += 1;
-                    } else if within_budget {
-                        within_budget = false;
-                    } else {
+                    if self.make_space()? {
+                        continue;
+                    }
+                    if !within_budget {
                         return Err(Error::NoSpace);
                     }
+                    within_budget = false;
                 }
                 other => return other,
             }
         }
         self.try_append(ops, false)
+    }
+
+    /// Makes space for a writer that found none within the budget. It holds the cleaner mutex
+    /// throughout, so no other cleaning step (the background thread's, another writer's) runs
+    /// between what it looks at and what it does: "nothing to clean" is never a step that found
+    /// the other thread's cleaned segment waiting for its commit. `Ok(true)`: a commit freed
+    /// cleaned segments, or a step cleaned one (the caller tries again, and another writer may
+    /// take the space first: then it makes more). `Ok(false)`: nothing can be reclaimed: nothing
+    /// cleaned waits for a commit and, after a commit moved the cleaning boundary past
+    /// everything written, no segment is worth cleaning.
+    fn make_space(&self) -> Result<bool, Error> {
+        let held = self.lock(&self.cleaner)?;
+        // Bounded: two rounds, the second after a commit that moves the boundary to the head.
+        for round in 0..2 {
+            if self.commit_frees_space()? {
+                self.sync()?;
+                return Ok(true);
+            }
+            if self.clean_step_held(&held, None)? {
+                // The commit that makes the Free record durable, and the one after it that makes
+                // the zeroed head durable: then the segment is free for the caller's next try.
+                for _ in 0..2 {
+                    if self.commit_frees_space()? {
+                        self.sync()?;
+                    }
+                }
+                return Ok(true);
+            }
+            if round == 0 {
+                self.sync()?;
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether the next commit frees space: cleaned segments wait for their Free records to be
+    /// durable, or retired ones for their zeroed heads.
+    pub(super) fn commit_frees_space(&self) -> Result<bool, Error> {
+        let writer = self.lock(&self.writer)?;
+        Ok(!writer.freeing.is_empty() || writer.space.retired_awaiting_commit())
     }
 
     /// Appends `ops` under the writer mutex. Returns the batch number, and whether the head
@@ -143,7 +170,9 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
 
     /// Makes `needed` new segments (plus `reserve` left free) available to the head. Only when
     /// the free list is short: retired segments nobody pins become free, and `within_budget`
-    /// refuses growth past the space budget with `NoSpace`, so that the caller cleans first.
+    /// refuses growth past the space budget with `NoSpace` while a commit or a cleaning step
+    /// could give space back, so that the caller makes space first. With a background cleaner,
+    /// growth ahead stops at the budget.
     pub(super) fn ensure_capacity(
         &self,
         writer: &mut Writer,
@@ -151,6 +180,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         reserve: u64,
         within_budget: bool,
     ) -> Result<(), Error> {
+        let budget = policy::budget_bytes(&writer.space, self.options.max_space_amplification);
         if writer.space.free_count() < needed + reserve {
             writer.space.release_retired(|segment| self.pins.is_pinned(segment));
             // A user write (the only caller with a reserve) commits rather than grows when the next
@@ -158,16 +188,21 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             if reserve > 0 && writer.space.free_count() < needed + reserve && writer.space.retired_awaiting_commit() {
                 return Err(Error::NoSpace);
             }
-            let amplification = self.options.max_space_amplification;
-            if within_budget
-                && writer.space.free_count() < needed + reserve
-                && policy::over_budget(&writer.space, self.medium.mapped_bytes(), amplification)
-            {
+            let shortfall = (needed + reserve).saturating_sub(writer.space.free_count()) * SEGMENT_BYTES;
+            let past_budget = self.medium.mapped_bytes() + shortfall > budget;
+            let reclaimable = !writer.freeing.is_empty() || policy::reclaimable(&writer.space);
+            if within_budget && past_budget && reclaimable {
                 return Err(Error::NoSpace);
             }
         }
         let cleaner_running = self.options.background_cleaning;
-        writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, reserve, cleaner_running)?;
+        let ahead_limit = if cleaner_running { budget } else { u64::MAX };
+        let before = self.medium.mapped_bytes();
+        writer.head.ensure_capacity(&self.medium, &mut writer.space, needed, reserve, cleaner_running, ahead_limit)?;
+        let after = self.medium.mapped_bytes();
+        if cleaner_running && after > before && after > budget {
+            self.cleaning.budget_overruns_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         assert!(writer.space.free_count() >= needed + reserve, "capacity ensured");
         Ok(())
     }

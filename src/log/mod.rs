@@ -75,7 +75,8 @@ impl Head {
     /// Makes sure `segments` free segments (plus `reserve` more, kept for the cleaner) exist and
     /// are backed by blocks: grows the file, and refills punched segments about to be used.
     /// `cleaner_running`: a background cleaner supplies space, so growth under an update load
-    /// should not run ahead.
+    /// should not run ahead. Growth ahead never takes the file past `ahead_limit` bytes (the
+    /// space budget); growth by what is missing may.
     pub(crate) fn ensure_capacity<M: Medium>(
         &self,
         medium: &M,
@@ -83,6 +84,7 @@ impl Head {
         segments: u64,
         reserve: u64,
         cleaner_running: bool,
+        ahead_limit: u64,
     ) -> Result<(), Error> {
         let wanted = segments + reserve;
         if space.free_count() < wanted {
@@ -95,6 +97,7 @@ impl Head {
             let counters = space.counters();
             let ahead = !cleaner_running || counters.dead_bytes <= counters.live_bytes / 16;
             let step = if ahead { (mapped / 8 / SEGMENT_BYTES).clamp(1, 32) * SEGMENT_BYTES } else { shortfall };
+            let step = step.min((ahead_limit / SEGMENT_BYTES * SEGMENT_BYTES).saturating_sub(mapped));
             let grown = match medium.grow(mapped + shortfall.max(step)) {
                 Err(Error::NoSpace) if step > shortfall => medium.grow(mapped + shortfall),
                 other => other,

@@ -369,6 +369,12 @@ impl Space {
         }
     }
 
+    /// Live, tombstone and dead bytes (what [`Space::counters`] reports, without counting
+    /// segments).
+    pub(crate) fn bytes(&self) -> (u64, u64, u64) {
+        (self.live_bytes, self.tombstone_bytes, self.dead_bytes)
+    }
+
     /// Live segments (what every Commit record counts).
     pub(crate) fn live_count(&self) -> u64 {
         self.segments.iter().filter(|segment| segment.state == State::Live).count() as u64

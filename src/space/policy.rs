@@ -9,6 +9,8 @@
 //!
 //! The cleaner works while the space in use exceeds the target: `segments_live · 2 MiB >
 //! max_space_amplification · live_bytes` (and the log holds more than [`SEGMENTS_MIN`] segments).
+//! Writers hold the whole file to the budget ([`budget_bytes`]): the target plus a fixed
+//! overhead.
 
 use super::Space;
 use crate::ids::{Generation, SegmentIndex};
@@ -35,19 +37,24 @@ pub(crate) const UTILIZATION_MAX: f64 = 0.95;
 /// The log is never cleaned below this many live segments.
 pub(crate) const SEGMENTS_MIN: u64 = 3;
 
-/// Slack of the space budget over the target, as a fraction of the live bytes.
-pub(crate) const BUDGET_SLACK: f64 = 0.1;
-/// Segments of the space budget beyond the target (free segments kept for reuse, the reserve).
-pub(crate) const BUDGET_SEGMENTS: u64 = 2;
+/// Segments of the space budget beyond `max_space_amplification` × the live data: the head's,
+/// the cleaner's reserve, one segment whose Free record waits for a commit and one whose zeroed
+/// head does (docs/design.md, "Writers and space").
+pub(crate) const BUDGET_SEGMENTS: u64 = 4;
 
-/// Whether growing a file of `file_bytes` would take it past the space budget,
-/// `(max_space_amplification + 0.1) · live + 2 segments`, while it holds dead data: a writer
-/// then cleans before it grows the file.
-pub(crate) fn over_budget(space: &Space, file_bytes: u64, max_space_amplification: f64) -> bool {
-    let counters = space.counters();
-    let budget = (max_space_amplification + BUDGET_SLACK) * counters.live_bytes as f64
-        + (BUDGET_SEGMENTS * SEGMENT_BYTES) as f64;
-    counters.dead_bytes > counters.live_bytes / 16 && (file_bytes + SEGMENT_BYTES) as f64 > budget
+/// The space budget: `max_space_amplification · live + 4 segments`. With a background cleaner,
+/// a writer never grows the file past it while anything can be reclaimed.
+pub(crate) fn budget_bytes(space: &Space, max_space_amplification: f64) -> u64 {
+    let (live, _, _) = space.bytes();
+    (max_space_amplification * live as f64) as u64 + BUDGET_SEGMENTS * SEGMENT_BYTES
+}
+
+/// Whether cleaning could give space back: the log holds dead or tombstone bytes above 1/16 of
+/// the live. Below that the segments in use are at most 1.07 × the live data, well inside the
+/// budget, and a writer grows the file rather than clean.
+pub(crate) fn reclaimable(space: &Space) -> bool {
+    let (live, tombstone, dead) = space.bytes();
+    dead + tombstone > live / 16
 }
 
 /// Free segments worth keeping unpunched: those the space budget leaves beside the segments in
@@ -55,8 +62,7 @@ pub(crate) fn over_budget(space: &Space, file_bytes: u64, max_space_amplificatio
 /// allocation and a population), and never fewer than `minimum`.
 pub(crate) fn free_segments_kept(space: &Space, max_space_amplification: f64, minimum: u64) -> u64 {
     let counters = space.counters();
-    let budget_bytes = (max_space_amplification + BUDGET_SLACK) * counters.live_bytes as f64;
-    let budget_segments = (budget_bytes / SEGMENT_BYTES as f64).ceil() as u64 + BUDGET_SEGMENTS;
+    let budget_segments = budget_bytes(space, max_space_amplification) / SEGMENT_BYTES;
     let in_use = counters.segments_live + counters.segments_freeing + counters.segments_retired;
     budget_segments.saturating_sub(in_use).max(minimum)
 }

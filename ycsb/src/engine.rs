@@ -226,6 +226,7 @@ mod daxkv_engine {
                 ("CleaningBytesCopiedTotal", stats.cleaning_bytes_copied_total),
                 ("CleaningSegmentsFreedTotal", stats.cleaning_segments_freed_total),
                 ("HolesPunchedTotal", stats.holes_punched_total),
+                ("SpaceBudgetOverrunsTotal", stats.space_budget_overruns_total),
             ]
         }
     }
