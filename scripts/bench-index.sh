@@ -12,19 +12,23 @@
 #   4. delete the store; after all: OUT/table.md (one table per N) from OUT/results.jsonl.
 # Anonymous memory per key = (RssAnon after open + gets - RssAnon baseline) / N.
 # Keys: key i = hash(SEED, i); the gets' indices come from a generator seeded with SEED.
+# With REPEAT=R every N runs R rounds (each round all engines) and the table shows medians.
+# With STRUCT_NS set, also the candidate in-memory indexes (ycsb/src/bin/index_structures.rs), one
+# process per structure and N: OUT/structures.md.
 #
 # Usage: [NS="1000000 5000000"] [ENGINES="daxkv lmdb"] scripts/bench-index.sh
 #   -h, --help   this text
 # Environment overrides: NS ("1000000"; e.g. "1000000 5000000 10000000"), ENGINES
 #   ("daxkv lmdb redb fjall"), GETS (1000000), BATCH (100000), SEED (42), DATA (store dir;
 #   ycsb/target/bench-index-data), OUT (ycsb/target/index-results/<timestamp>), JOBS (cargo -j, 2),
-#   FEATURES ("lmdb,redb,fjall"), DROP_CACHE (1; 0 = never drop, open row labelled warm).
+#   FEATURES ("lmdb,redb,fjall"), DROP_CACHE (1; 0 = never drop, open row labelled warm),
+#   REPEAT (1), STRUCT_NS ("": skip; e.g. "1000000 5000000"), STRUCTURES (all six).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 for a in "$@"; do
   case "$a" in
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +40,9 @@ SEED="${SEED:-42}"
 JOBS="${JOBS:-2}"
 FEATURES="${FEATURES:-lmdb,redb,fjall}"
 DROP_CACHE="${DROP_CACHE:-1}"
+REPEAT="${REPEAT:-1}"
+STRUCT_NS="${STRUCT_NS:-}"
+STRUCTURES="${STRUCTURES:-skiplist+papaya scc-tree scc-tree-vec scc-hash btree-vec btree-array}"
 DATA="${DATA:-$ROOT/ycsb/target/bench-index-data}"
 OUT="${OUT:-$ROOT/ycsb/target/index-results/$(date -u +%Y%m%dT%H%M%SZ)}"
 
@@ -85,20 +92,36 @@ run() { # name, then index-table args; appends the JSON line to RES
 
 T0=$(date +%s)
 for n in $NS; do
-  for e in $ENGINES; do
-    echo "== N=$n $e   (loadavg $(cut -d' ' -f1-3 /proc/loadavg), df $(df -h "$DATA" | awk 'NR==2{print $4}') free)"
-    dir="$DATA/${e}_$n"
-    rm -rf "${dir:?}"
-    if run "load_${e}_$n" load -db "$e" -n "$n" -dir "$dir" -seed "$SEED" -batch "$BATCH"; then
-      cache="$(drop_cache)"
-      run "measure_${e}_$n" measure -db "$e" -n "$n" -dir "$dir" -seed "$SEED" -gets "$GETS" -cache "$cache" || true
-    fi
-    rm -rf "${dir:?}"
+  for r in $(seq 1 "$REPEAT"); do
+    for e in $ENGINES; do
+      echo "== N=$n round $r/$REPEAT $e   (loadavg $(cut -d' ' -f1-3 /proc/loadavg), df $(df -h "$DATA" | awk 'NR==2{print $4}') free)"
+      dir="$DATA/${e}_$n"
+      rm -rf "${dir:?}"
+      if run "load_${e}_${n}_r$r" load -db "$e" -n "$n" -dir "$dir" -seed "$SEED" -batch "$BATCH"; then
+        cache="$(drop_cache)"
+        run "measure_${e}_${n}_r$r" measure -db "$e" -n "$n" -dir "$dir" -seed "$SEED" -gets "$GETS" -cache "$cache" || true
+      fi
+      rm -rf "${dir:?}"
+    done
   done
 done
+if [ -n "$STRUCT_NS" ]; then
+  SBIN="$(dirname "$BIN")/index_structures"
+  : > "$OUT/structures.jsonl"
+  for n in $STRUCT_NS; do
+    for s in $STRUCTURES; do
+      if ! "$SBIN" "$s" "$n" "$GETS" "$SEED" >>"$OUT/structures.jsonl" 2>"$OUT/struct_${s}_$n.err"; then
+        echo "!! structure $s N=$n FAILED (see $OUT/struct_${s}_$n.err)"; FAILED=1
+      fi
+      sed 's/^/   /' "$OUT/struct_${s}_$n.err"
+    done
+  done
+  "$SBIN" report "$OUT/structures.jsonl" > "$OUT/structures.md"
+fi
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/setup.txt"
 
 "$BIN" index-table report "$RES" "$OUT/table.md" > /dev/null
 echo "== total $(( $(date +%s) - T0 )) s; results in $OUT"
 cat "$OUT/table.md"
+[ -z "$STRUCT_NS" ] || cat "$OUT/structures.md"
 [ "$FAILED" = 0 ] || { echo "some runs FAILED" >&2; exit 1; }

@@ -563,9 +563,11 @@ fn report(input: &Path, output: &Path) -> Result<()> {
             engines.push(db);
         }
     }
-    let find = |phase: &str, db: &str, n: u64| {
-        rows.iter().rev().find(|r| r["phase"] == phase && r["db"] == db && r["n"].as_u64() == Some(n))
+    let all = |phase: &'static str, db: &str, n: u64| {
+        let db = db.to_string();
+        rows.iter().filter(move |r| r["phase"] == phase && r["db"] == db.as_str() && r["n"].as_u64() == Some(n))
     };
+    let find = |phase: &'static str, db: &str, n: u64| all(phase, db, n).next();
     let title = |db: &str| match db {
         "lmdb" => "LMDB (heed)".to_string(),
         o => o.to_string(),
@@ -584,17 +586,26 @@ fn report(input: &Path, output: &Path) -> Result<()> {
             let cells: Vec<String> = here.iter().map(|d| f(d).unwrap_or_else(|| "–".into())).collect();
             format!("| {label} | {} |\n", cells.join(" | "))
         };
-        let m = |d: &str, k: &str| find("measure", d, n).and_then(|r| r[k].as_f64());
-        let cache = here
-            .iter()
-            .filter_map(|d| find("measure", d, n))
-            .filter_map(|r| r["cache"].as_str())
-            .next()
-            .unwrap_or("?")
-            .to_string();
-        md += &line(format!("load {ns_}, puts/s"), &|d| {
-            find("load", d, n).and_then(|r| r["puts_per_s"].as_f64()).map(count_str)
-        });
+        // The median over the rounds (REPEAT in the script) of each figure.
+        let med = |phase: &'static str, d: &str, k: &str| -> Option<f64> {
+            let mut v: Vec<f64> = all(phase, d, n).filter_map(|r| r[k].as_f64()).collect();
+            v.sort_by(f64::total_cmp);
+            (!v.is_empty()).then(|| {
+                if v.len() % 2 == 1 {
+                    v[v.len() / 2]
+                } else {
+                    (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+                }
+            })
+        };
+        let m = |d: &str, k: &str| med("measure", d, k);
+        let mut caches: Vec<&str> =
+            here.iter().flat_map(|d| all("measure", d, n)).filter_map(|r| r["cache"].as_str()).collect();
+        caches.sort();
+        caches.dedup();
+        let cache = if caches.is_empty() { "?".to_string() } else { caches.join("/") };
+        let rounds = here.iter().map(|d| all("measure", d, n).count()).max().unwrap_or(0);
+        md += &line(format!("load {ns_}, puts/s"), &|d| med("load", d, "puts_per_s").map(count_str));
         md += &line(format!("open {ns_}, seconds ({cache} page cache)"), &|d| m(d, "open_s").map(secs_str));
         md += &line(format!("anonymous memory per key, {ns_}, after gets (after open)"), &|d| {
             Some(format!("{:.0} B ({:.0} B)", m(d, "anon_bytes_per_key")?, m(d, "anon_bytes_per_key_open")?))
@@ -611,7 +622,15 @@ fn report(input: &Path, output: &Path) -> Result<()> {
             .filter(|r| r["n"].as_u64() == Some(n))
             .filter_map(|r| r["loadavg"].as_str().map(|s| s.split(' ').next().unwrap_or("").to_string()))
             .collect();
-        md += &format!("\n1-minute load average at the start of each phase: {}\n\n", las.join(", "));
+        md += &format!(
+            "\n{}1-minute load average at the start of each phase: {}\n\n",
+            if rounds > 1 {
+                format!("Medians of {rounds} rounds (every figure in results.jsonl). ")
+            } else {
+                String::new()
+            },
+            las.join(", ")
+        );
     }
     std::fs::write(output, &md).map_err(|x| format!("{}: {x}", output.display()))?;
     print!("{md}");
