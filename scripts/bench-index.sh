@@ -18,7 +18,7 @@
 #
 # Usage: [NS="1000000 5000000"] [ENGINES="daxkv lmdb"] scripts/bench-index.sh
 #   -h, --help   this text
-# Environment overrides: NS ("1000000"; e.g. "1000000 5000000 10000000"), ENGINES
+# Environment overrides: NS ("1000000"; e.g. "1000000 5000000 10000000"; "" = none), ENGINES
 #   ("daxkv lmdb redb fjall"), GETS (1000000), BATCH (100000), SEED (42), DATA (store dir;
 #   ycsb/target/bench-index-data), OUT (ycsb/target/index-results/<timestamp>), JOBS (cargo -j, 2),
 #   FEATURES ("lmdb,redb,fjall"), DROP_CACHE (1; 0 = never drop, open row labelled warm),
@@ -32,7 +32,7 @@ for a in "$@"; do
     *) echo "unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
-NS="${NS:-1000000}"
+NS="${NS-1000000}"
 ENGINES="${ENGINES:-daxkv lmdb redb fjall}"
 GETS="${GETS:-1000000}"
 BATCH="${BATCH:-100000}"

@@ -586,10 +586,15 @@ fn report(input: &Path, output: &Path) -> Result<()> {
             let cells: Vec<String> = here.iter().map(|d| f(d).unwrap_or_else(|| "–".into())).collect();
             format!("| {label} | {} |\n", cells.join(" | "))
         };
-        // The median over the rounds (REPEAT in the script) of each figure.
-        let med = |phase: &'static str, d: &str, k: &str| -> Option<f64> {
+        // Every round's value of a figure (REPEAT in the script), sorted.
+        let vals = |phase: &'static str, d: &str, k: &str| -> Vec<f64> {
             let mut v: Vec<f64> = all(phase, d, n).filter_map(|r| r[k].as_f64()).collect();
             v.sort_by(f64::total_cmp);
+            v
+        };
+        // The median of the rounds.
+        let med = |phase: &'static str, d: &str, k: &str| -> Option<f64> {
+            let v = vals(phase, d, k);
             (!v.is_empty()).then(|| {
                 if v.len() % 2 == 1 {
                     v[v.len() / 2]
@@ -598,6 +603,12 @@ fn report(input: &Path, output: &Path) -> Result<()> {
                 }
             })
         };
+        // "median (min–max)" when there are several rounds.
+        let spread = |phase: &'static str, d: &str, k: &str, f: fn(f64) -> String| -> Option<String> {
+            let v = vals(phase, d, k);
+            let m = f(med(phase, d, k)?);
+            Some(if v.len() > 1 { format!("{m} ({}–{})", f(v[0]), f(v[v.len() - 1])) } else { m })
+        };
         let m = |d: &str, k: &str| med("measure", d, k);
         let mut caches: Vec<&str> =
             here.iter().flat_map(|d| all("measure", d, n)).filter_map(|r| r["cache"].as_str()).collect();
@@ -605,32 +616,34 @@ fn report(input: &Path, output: &Path) -> Result<()> {
         caches.dedup();
         let cache = if caches.is_empty() { "?".to_string() } else { caches.join("/") };
         let rounds = here.iter().map(|d| all("measure", d, n).count()).max().unwrap_or(0);
-        md += &line(format!("load {ns_}, puts/s"), &|d| med("load", d, "puts_per_s").map(count_str));
-        md += &line(format!("open {ns_}, seconds ({cache} page cache)"), &|d| m(d, "open_s").map(secs_str));
+        md += &line(format!("load {ns_}, puts/s"), &|d| spread("load", d, "puts_per_s", count_str));
+        md += &line(format!("open {ns_}, seconds ({cache} page cache)"), &|d| spread("measure", d, "open_s", secs_str));
         md += &line(format!("anonymous memory per key, {ns_}, after gets (after open)"), &|d| {
             Some(format!("{:.0} B ({:.0} B)", m(d, "anon_bytes_per_key")?, m(d, "anon_bytes_per_key_open")?))
         });
-        md += &line(format!("random gets/s, {ns_}"), &|d| m(d, "gets_per_s").map(count_str));
-        md += &line(format!("full ordered scan, items/s, {ns_}"), &|d| m(d, "scan_items_per_s").map(count_str));
+        md += &line(format!("random gets/s, {ns_}"), &|d| spread("measure", d, "gets_per_s", count_str));
+        md += &line(format!("full ordered scan, items/s, {ns_}"), &|d| {
+            spread("measure", d, "scan_items_per_s", count_str)
+        });
         md += &line(format!("space on disk, {ns_}, MiB allocated (apparent)"), &|d| {
             let a = m(d, "disk_alloc_bytes")?;
             let p = m(d, "disk_apparent_bytes")?;
             Some(format!("{:.0} ({:.0})", a / 1048576.0, p / 1048576.0))
         });
-        let las: Vec<String> = rows
+        let mut las: Vec<f64> = rows
             .iter()
             .filter(|r| r["n"].as_u64() == Some(n))
-            .filter_map(|r| r["loadavg"].as_str().map(|s| s.split(' ').next().unwrap_or("").to_string()))
+            .filter_map(|r| r["loadavg"].as_str()?.split(' ').next()?.parse().ok())
             .collect();
-        md += &format!(
-            "\n{}1-minute load average at the start of each phase: {}\n\n",
-            if rounds > 1 {
-                format!("Medians of {rounds} rounds (every figure in results.jsonl). ")
-            } else {
-                String::new()
-            },
-            las.join(", ")
-        );
+        las.sort_by(f64::total_cmp);
+        md += "\n";
+        if rounds > 1 {
+            md += &format!("Medians of {rounds} rounds (min–max over the rounds; every figure in results.jsonl). ");
+        }
+        if let (Some(lo), Some(hi)) = (las.first(), las.last()) {
+            md += &format!("1-minute load average at the start of the phases: {lo:.2}–{hi:.2}.");
+        }
+        md += "\n\n";
     }
     std::fs::write(output, &md).map_err(|x| format!("{}: {x}", output.display()))?;
     print!("{md}");
