@@ -118,8 +118,8 @@ if [ -n "$STRUCT_NS" ]; then
   done
   "$SBIN" report "$OUT/structures.jsonl" > "$OUT/structures.md"
 fi
-echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/setup.txt"
 
+echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/setup.txt"
 "$BIN" index-table report "$RES" "$OUT/table.md" > /dev/null
 echo "== total $(( $(date +%s) - T0 )) s; results in $OUT"
 cat "$OUT/table.md"

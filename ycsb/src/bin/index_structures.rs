@@ -177,8 +177,10 @@ fn report(path: &str) {
     let text = std::fs::read_to_string(path).expect("the JSON lines file");
     println!("| structure | N | memory per key | inserts/s | random gets/s | full iteration, items/s |");
     println!("|---|---|---|---|---|---|");
+    let mut las: Vec<f64> = Vec::new();
     for l in text.lines().filter(|l| l.starts_with('{')) {
         let r: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+        las.extend(r["loadavg"].as_str().and_then(|s| s.split(' ').next()?.parse::<f64>().ok()));
         let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
         println!(
             "| {} | {} M | {:.0} B | {:.2} M | {:.2} M | {:.1} M{} |",
@@ -190,6 +192,10 @@ fn report(path: &str) {
             f("scan_items_per_s") / 1e6,
             if r["scan_ordered"] == true { "" } else { " (unordered)" }
         );
+    }
+    las.sort_by(f64::total_cmp);
+    if let (Some(lo), Some(hi)) = (las.first(), las.last()) {
+        println!("\n1-minute load average at the start of each process: {lo:.2}–{hi:.2}.");
     }
 }
 
@@ -207,6 +213,8 @@ fn main() {
     let (n, gets, seed) = (num(1, 0), num(2, 1_000_000), num(3, 42));
     assert!(n > 0, "N must be > 0");
 
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let loadavg = loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
     let base = rss_anon();
     let mut idx: Box<dyn Index> = match name {
         "skiplist+papaya" => Box::<SkipPapaya>::default(),
@@ -252,7 +260,7 @@ fn main() {
             "structure": name, "n": n, "seed": seed, "rss_anon_base": base, "rss_anon_after_insert": after,
             "bytes_per_key": per_key, "insert_s": insert_s, "inserts_per_s": n as f64 / insert_s,
             "gets": gets, "gets_per_s": gets as f64 / gets_s, "scan_ordered": idx.ordered(),
-            "scan_items_per_s": n as f64 / scan_s,
+            "scan_items_per_s": n as f64 / scan_s, "loadavg": loadavg,
         })
     );
 }
