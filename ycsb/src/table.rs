@@ -178,11 +178,22 @@ pub fn main(args: &[String]) -> Result<()> {
 
 // --- load --------------------------------------------------------------------------------------
 
-/// A store being loaded: puts, then a durable commit of everything since the last one.
+/// A store being loaded, one durable commit per batch.
 trait Loader {
-    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()>;
-    fn commit(&mut self) -> Result<()>;
+    /// Puts records `first..end` (key and value from `seed`) in one batch or transaction and
+    /// commits it durably.
+    fn write_batch(&mut self, seed: u64, first: u64, end: u64) -> Result<()>;
     fn close(self: Box<Self>) -> Result<()>;
+}
+
+/// Hands records `first..end` to `f`.
+fn records(seed: u64, first: u64, end: u64, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+    let mut v = [0u8; VALUE_BYTES];
+    for i in first..end {
+        value(seed, i, &mut v);
+        f(&key(seed, i), &v)?;
+    }
+    Ok(())
 }
 
 fn e<E: std::fmt::Display>(x: E) -> String {
@@ -209,17 +220,12 @@ fn load(c: &Cli) -> Result<()> {
     let t_open = Instant::now();
     let mut l = open_loader(&c.db, &c.dir)?;
     let open_s = t_open.elapsed().as_secs_f64();
-    let mut v = [0u8; VALUE_BYTES];
     let t = Instant::now();
-    for i in 0..c.n {
-        value(c.seed, i, &mut v);
-        l.put(&key(c.seed, i), &v)?;
-        if (i + 1) % c.batch == 0 {
-            l.commit()?;
-        }
-    }
-    if c.n % c.batch != 0 {
-        l.commit()?;
+    let mut first = 0;
+    while first < c.n {
+        let end = (first + c.batch).min(c.n);
+        l.write_batch(c.seed, first, end)?;
+        first = end;
     }
     let load_s = t.elapsed().as_secs_f64();
     let rss = rss_anon();
@@ -248,7 +254,8 @@ mod dax {
     use super::*;
     use daxkv::{Db, Options};
 
-    /// `Options::default()` with `Durability::Deferred`; the commit is `Db::sync`.
+    /// `Options::default()` with `Durability::Deferred`: `Db::put` per record, `Db::sync` as the
+    /// commit.
     pub struct Load {
         db: Db,
     }
@@ -261,10 +268,8 @@ mod dax {
     }
 
     impl Loader for Load {
-        fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-            self.db.put(key, value).map_err(e)
-        }
-        fn commit(&mut self) -> Result<()> {
+        fn write_batch(&mut self, seed: u64, first: u64, end: u64) -> Result<()> {
+            records(seed, first, end, &mut |k, v| self.db.put(k, v).map_err(e))?;
             self.db.sync().map_err(e)
         }
         fn close(self: Box<Self>) -> Result<()> {
@@ -277,15 +282,12 @@ mod dax {
 mod lmdb {
     use super::*;
     use heed::types::Bytes;
-    use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, RwTxn};
+    use heed::{CommitOrAbort, Database, Env, EnvOpenOptions};
 
     /// One write transaction per batch, committed with LMDB's default (durable) flags.
     /// The map size is engine.rs's default (64 GiB).
     pub struct Load {
-        // `txn` borrows `env`: it is declared first so it drops first; `env` is leaked for the
-        // life of this short process so the borrow can be 'static.
-        txn: Option<RwTxn<'static>>,
-        env: &'static Env,
+        env: Option<Env>,
         db: Database<'static, Bytes, Bytes>,
     }
 
@@ -295,7 +297,7 @@ mod lmdb {
             let mut opts = EnvOpenOptions::new();
             opts.map_size(64usize << 30).max_dbs(1).max_readers(256);
             // SAFETY: this process opens the directory once.
-            let env: &'static Env = Box::leak(Box::new(unsafe { opts.open(path) }.map_err(e)?));
+            let env = unsafe { opts.open(path) }.map_err(e)?;
             let wtxn = env.write_txn().map_err(e)?;
             let db = env
                 .create_databases_and_commit(wtxn, |wdo, wtxn| -> heed::Result<_> {
@@ -304,28 +306,22 @@ mod lmdb {
                 })
                 .map_err(e)?
                 .unwrap_commit();
-            Ok(Load { txn: None, env, db })
+            Ok(Load { env: Some(env), db })
         }
     }
 
     impl Loader for Load {
-        fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-            if self.txn.is_none() {
-                self.txn = Some(self.env.write_txn().map_err(e)?);
-            }
-            self.db.put(self.txn.as_mut().unwrap(), key, value).map_err(e)
-        }
-        fn commit(&mut self) -> Result<()> {
-            match self.txn.take() {
-                Some(t) => t.commit().map_err(e),
-                None => Ok(()),
-            }
+        fn write_batch(&mut self, seed: u64, first: u64, end: u64) -> Result<()> {
+            let env = self.env.as_ref().unwrap();
+            let mut txn = env.write_txn().map_err(e)?;
+            records(seed, first, end, &mut |k, v| self.db.put(&mut txn, k, v).map_err(e))?;
+            txn.commit().map_err(e)
         }
         fn close(mut self: Box<Self>) -> Result<()> {
-            self.commit()?;
-            // The leaked `Env` is never dropped (waiting for its closing event would wait forever);
-            // everything is durable once synced, and the process exits next.
-            self.env.force_sync().map_err(e)
+            let env = self.env.take().unwrap();
+            env.force_sync().map_err(e)?;
+            env.prepare_for_closing().wait();
+            Ok(())
         }
     }
 }
@@ -333,44 +329,32 @@ mod lmdb {
 #[cfg(feature = "redb")]
 mod redb_load {
     use super::*;
-    use redb::{Database, TableDefinition, WriteTransaction};
+    use redb::{Database, TableDefinition};
 
     const T: TableDefinition<&[u8], &[u8]> = TableDefinition::new("usertable");
 
-    /// One write transaction per batch, committed with `Durability::Immediate`.
+    /// One write transaction per batch (the table opened once in it), `Durability::Immediate`.
     pub struct Load {
-        txn: Option<WriteTransaction>,
         db: Database,
     }
 
     impl Load {
         pub fn open(path: &Path) -> Result<Load> {
-            let db = Database::create(path).map_err(e)?;
-            Ok(Load { txn: None, db })
+            Ok(Load { db: Database::create(path).map_err(e)? })
         }
     }
 
     impl Loader for Load {
-        fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-            if self.txn.is_none() {
-                let mut w = self.db.begin_write().map_err(e)?;
-                w.set_durability(redb::Durability::Immediate).map_err(e)?;
-                self.txn = Some(w);
+        fn write_batch(&mut self, seed: u64, first: u64, end: u64) -> Result<()> {
+            let mut w = self.db.begin_write().map_err(e)?;
+            w.set_durability(redb::Durability::Immediate).map_err(e)?;
+            {
+                let mut t = w.open_table(T).map_err(e)?;
+                records(seed, first, end, &mut |k, v| t.insert(k, v).map(|_| ()).map_err(e))?;
             }
-            // Opening the table per put costs a little; holding a `Table` across puts would
-            // borrow the transaction inside this struct.
-            let mut t = self.txn.as_ref().unwrap().open_table(T).map_err(e)?;
-            t.insert(key, value).map_err(e)?;
-            Ok(())
+            w.commit().map_err(e)
         }
-        fn commit(&mut self) -> Result<()> {
-            match self.txn.take() {
-                Some(w) => w.commit().map_err(e),
-                None => Ok(()),
-            }
-        }
-        fn close(mut self: Box<Self>) -> Result<()> {
-            self.commit()?;
+        fn close(self: Box<Self>) -> Result<()> {
             drop(self);
             Ok(())
         }
@@ -380,11 +364,10 @@ mod redb_load {
 #[cfg(feature = "fjall")]
 mod fjall_load {
     use super::*;
-    use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch as WriteBatch, PersistMode};
+    use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
     /// One `WriteBatch` per batch, committed with `PersistMode::SyncData` (journal fdatasync).
     pub struct Load {
-        batch: Option<WriteBatch>,
         ks: Keyspace,
         db: Database,
     }
@@ -393,25 +376,20 @@ mod fjall_load {
         pub fn open(path: &Path) -> Result<Load> {
             let db = Database::builder(path).open().map_err(e)?;
             let ks = db.keyspace("usertable", KeyspaceCreateOptions::default).map_err(e)?;
-            Ok(Load { batch: None, ks, db })
+            Ok(Load { ks, db })
         }
     }
 
     impl Loader for Load {
-        fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-            let db = &self.db;
-            let b = self.batch.get_or_insert_with(|| db.batch().durability(Some(PersistMode::SyncData)));
-            b.insert(&self.ks, key, value);
-            Ok(())
+        fn write_batch(&mut self, seed: u64, first: u64, end: u64) -> Result<()> {
+            let mut b = self.db.batch().durability(Some(PersistMode::SyncData));
+            records(seed, first, end, &mut |k, v| {
+                b.insert(&self.ks, k, v);
+                Ok(())
+            })?;
+            b.commit().map_err(e)
         }
-        fn commit(&mut self) -> Result<()> {
-            match self.batch.take() {
-                Some(b) => b.commit().map_err(e),
-                None => Ok(()),
-            }
-        }
-        fn close(mut self: Box<Self>) -> Result<()> {
-            self.commit()?;
+        fn close(self: Box<Self>) -> Result<()> {
             self.db.persist(PersistMode::SyncData).map_err(e)?;
             drop(self);
             Ok(())
