@@ -4,6 +4,7 @@
 //! daxkv-ycsb load|run -db <engine> -P <workload file> [-P ..] [-p name=value]... [-threads N] [-s]
 //! daxkv-ycsb floor -p kind=msync|pwrite [-p operationcount=N] [-p dir=..] [-p exportfile=..]
 //! daxkv-ycsb report <results dir> <table.md> <chart.svg>
+//! daxkv-ycsb index-table load|measure|report ... (issue 13's table; see table.rs)
 //! ```
 
 mod engine;
@@ -13,6 +14,7 @@ mod measure;
 mod props;
 mod record;
 mod report;
+mod table;
 mod workload;
 
 use engine::Durability;
@@ -27,6 +29,7 @@ const USAGE: &str = "usage:
   daxkv-ycsb load|run -db <engine> -P <workload file> [-p name=value]... [-threads N] [-s]
   daxkv-ycsb floor -p kind=msync|pwrite [-p operationcount=N] [-p dir=DIR] [-p exportfile=F]
   daxkv-ycsb report <results dir> <table.md> <chart.svg>
+  daxkv-ycsb index-table load|measure|report ... (issue 13's table; `index-table` alone for help)
 engines: daxkv (always), lmdb, rocksdb, redb, fjall, sled (cargo features)
 harness properties: dir (store directory; a temp dir by default), durability=per-op|group|none
   (default none), loaddurability (for the load `run` does on an empty store; default none),
@@ -110,6 +113,16 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("index-table") {
+        return match table::main(&argv[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ERROR: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
