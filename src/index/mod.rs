@@ -27,6 +27,7 @@ use std::ops::{Bound, RangeBounds};
 
 use bytes::Bytes;
 
+pub(crate) use tree::LeafImage;
 use tree::{KeySource, Tree};
 
 /// Where a record lies.
@@ -100,6 +101,18 @@ impl KeyIndex {
     /// The index of `locations` (packed), whose keys ascend strictly, built in one pass.
     pub(crate) fn from_sorted(locations: &[u64], keys: &impl RecordKeys) -> KeyIndex {
         KeyIndex { tree: Tree::from_sorted(locations, &ByLocation(keys)) }
+    }
+
+    /// The index of checkpointed `leaves` (see [`Tree::from_leaves`]); an error names what is
+    /// inconsistent.
+    pub(crate) fn from_leaves(leaves: Vec<(Box<[u8]>, LeafImage)>) -> Result<KeyIndex, &'static str> {
+        Tree::from_leaves(leaves).map(|tree| KeyIndex { tree })
+    }
+
+    /// Copies into `out` the rest after `from` of one leaf (its slots are packed locations);
+    /// false when no key follows (see [`Tree::export_after`]).
+    pub(crate) fn export_after(&self, from: Bound<&[u8]>, keys: &impl RecordKeys, out: &mut LeafImage) -> bool {
+        self.tree.export_after(from, &ByLocation(keys), out)
     }
 
     /// Location of the record holding `key`'s value.

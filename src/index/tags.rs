@@ -16,7 +16,7 @@ use std::cmp::Ordering as KeyOrder;
 
 /// Most prefix bytes a node keeps (a shorter prefix is still a prefix every key shares, only
 /// less telling; keys that agree on more than this many bytes tie on tags more often).
-const PREFIX_BYTES_MAX: usize = 16;
+pub(super) const PREFIX_BYTES_MAX: usize = 16;
 
 /// See the module docs. The prefix is inline; the tags are one allocation, which a search
 /// prefetches whole (see [`Tags::prefetch`]).
@@ -81,6 +81,18 @@ impl Tags {
         debug_assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "keys ascend");
         let prefix = keys.first().map_or(&[][..], |first| &first[..prefix_len]);
         Tags::of_parts(prefix, keys.iter().map(|key| tag_of(key, prefix_len)))
+    }
+
+    /// The prefix and the tags, as a checkpoint stores them.
+    pub(super) fn parts(&self) -> (&[u8], &[u64]) {
+        (self.prefix(), &self.tags)
+    }
+
+    /// Tags read back from a checkpoint: `None` unless the prefix fits and the tags ascend
+    /// (the checksum vouches for the rest).
+    pub(super) fn from_image(prefix: &[u8], tags: &[u64]) -> Option<Tags> {
+        let valid = prefix.len() <= PREFIX_BYTES_MAX && tags.windows(2).all(|pair| pair[0] <= pair[1]);
+        valid.then(|| Tags::of_parts(prefix, tags.iter().copied()))
     }
 
     /// Heap bytes of the tags.

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 
-use super::tags::Tags;
+use super::tags::{tag_of, Tags, PREFIX_BYTES_MAX};
 
 /// Most keys in a leaf: a copy costs at most 1 KiB, a split derefs at most this many keys.
 pub(super) const LEAF_KEYS_MAX: usize = 64;
@@ -66,6 +66,17 @@ struct Inner {
     keys: Tags,
     separators: Box<[Box<[u8]>]>,
     children: Box<[Atomic<Node>]>,
+}
+
+/// One leaf's entries as a checkpoint stores them (see [`Tree::export_after`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LeafImage {
+    /// The prefix every key of the leaf starts with (at most 16 bytes).
+    pub(crate) prefix: Vec<u8>,
+    /// Per key, its 8 bytes after the prefix (big-endian, zero-padded), ascending.
+    pub(crate) tags: Vec<u64>,
+    /// Per key, its slot.
+    pub(crate) slots: Vec<u64>,
 }
 
 /// What a writer's change turns a node into, for its parent to install.
@@ -246,19 +257,53 @@ impl Tree {
         if slots.is_empty() {
             return Tree::default();
         }
-        // The level being built: each node with the smallest key under it.
-        let mut level: Vec<(Box<[u8]>, Owned<Node>)> = slots
+        let leaves: Vec<(Box<[u8]>, Owned<Node>)> = slots
             .chunks(BULK_FILL)
             .map(|chunk| (source.key(chunk[0]).into(), Owned::new(Node::Leaf(Leaf::of_slots(chunk, source)))))
             .collect();
+        Tree::built_up(leaves, slots.len())
+    }
+
+    /// A tree of `leaves` read back from a checkpoint, in key order, each with its smallest key
+    /// (the separator before it). Checks what it can without reading a record: every leaf holds
+    /// 1 to [`LEAF_KEYS_MAX`] keys under a prefix that fits, its tags ascend, its smallest key
+    /// starts with its prefix and has its first tag, and the smallest keys ascend strictly.
+    pub(crate) fn from_leaves(leaves: Vec<(Box<[u8]>, LeafImage)>) -> Result<Tree, &'static str> {
+        if leaves.is_empty() {
+            return Ok(Tree::default());
+        }
+        if leaves.windows(2).any(|pair| pair[0].0 >= pair[1].0) {
+            return Err("the leaves' smallest keys do not ascend");
+        }
+        let mut len = 0;
+        let mut level = Vec::with_capacity(leaves.len());
+        for (smallest, image) in leaves {
+            let count = image.slots.len();
+            if count == 0 || count > LEAF_KEYS_MAX || image.tags.len() != count {
+                return Err("a leaf holds no key, too many, or tags and slots that differ in number");
+            }
+            if image.prefix.len() > PREFIX_BYTES_MAX
+                || !smallest.starts_with(&image.prefix)
+                || tag_of(&smallest, image.prefix.len()) != image.tags[0]
+            {
+                return Err("a leaf's smallest key does not match its prefix and first tag");
+            }
+            let keys = Tags::from_image(&image.prefix, &image.tags).ok_or("a leaf's tags do not ascend")?;
+            let slots = image.slots.iter().map(|&slot| AtomicU64::new(slot)).collect();
+            len += count;
+            level.push((smallest, Owned::new(Node::Leaf(Leaf { keys, slots }))));
+        }
+        Ok(Tree::built_up(level, len))
+    }
+
+    /// The tree over `level` (nodes in key order, each with the smallest key under it), holding
+    /// `len` keys: inner levels of [`BULK_FILL`] children are added until one node remains.
+    fn built_up(mut level: Vec<(Box<[u8]>, Owned<Node>)>, len: usize) -> Tree {
+        assert!(!level.is_empty());
         for _ in 0..HEIGHT_MAX {
             if level.len() == 1 {
                 let (_, root) = level.pop().expect("one node");
-                return Tree {
-                    root: Atomic::from(root),
-                    len: AtomicUsize::new(slots.len()),
-                    writing: Default::default(),
-                };
+                return Tree { root: Atomic::from(root), len: AtomicUsize::new(len), writing: Default::default() };
             }
             let mut parents = Vec::with_capacity(level.len() / BULK_FILL + 1);
             let mut nodes = level.into_iter().peekable();
@@ -276,6 +321,39 @@ impl Tree {
             level = parents;
         }
         unreachable!("the tree is deeper than {HEIGHT_MAX}")
+    }
+
+    /// Copies into `out` the part after `from` of the first leaf holding keys after `from`
+    /// (its prefix, tags and slots, as a checkpoint stores them); false when no key follows.
+    /// The leaf is read under one pin, as it was at one moment; `out` is overwritten.
+    pub(crate) fn export_after(&self, from: Bound<&[u8]>, source: &impl KeySource, out: &mut LeafImage) -> bool {
+        let guard = epoch::pin();
+        let mut path = Path::new();
+        let (leaf, _) = self.descend(bound_key(from), Descent::Toward, &guard, &mut path);
+        let start = match from {
+            Bound::Included(key) => leaf.search(key, source).0,
+            Bound::Excluded(key) => {
+                let (at, equal) = leaf.search(key, source);
+                at + usize::from(equal)
+            }
+            Bound::Unbounded => 0,
+        };
+        let (leaf, start) = if start < leaf.slots.len() {
+            (leaf, start)
+        } else {
+            match self.neighbour_leaf(&mut path, Descent::First, &guard) {
+                Some(next) => (next, 0),
+                None => return false,
+            }
+        };
+        let (prefix, tags) = leaf.keys.parts();
+        out.prefix.clear();
+        out.prefix.extend_from_slice(prefix);
+        out.tags.clear();
+        out.tags.extend_from_slice(&tags[start..]);
+        out.slots.clear();
+        out.slots.extend(leaf.slots().skip(start));
+        !out.slots.is_empty()
     }
 
     /// Keys present.

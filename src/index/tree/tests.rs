@@ -6,7 +6,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{KeySource, Tree, LEAF_KEYS_MAX};
+use super::{KeySource, LeafImage, Tree, LEAF_KEYS_MAX};
 
 /// Keys by slot: slot `i` is the i-th key ever stored (a key stored again gets a new slot).
 #[derive(Default)]
@@ -233,5 +233,66 @@ fn a_tree_built_from_sorted_slots_is_the_tree_of_its_inserts() {
         }
         assert_eq!(tree.check_invariants(&arena), model.len());
         assert_eq!(collect_all(&tree, &arena, false), model.keys().cloned().collect::<Vec<_>>());
+    }
+}
+
+/// Every leaf of `tree`, exported one after another as a checkpoint does, with its smallest key.
+fn export_all(tree: &Tree, arena: &Arena) -> Vec<(Box<[u8]>, LeafImage)> {
+    let mut leaves = Vec::new();
+    let mut bound: Option<Vec<u8>> = None;
+    for _ in 0..1_000_000 {
+        let mut image = LeafImage::default();
+        let from = bound.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        if !tree.export_after(from, arena, &mut image) {
+            return leaves;
+        }
+        bound = Some(arena.key(*image.slots.last().unwrap()).to_vec());
+        leaves.push((arena.key(image.slots[0]).into(), image));
+    }
+    unreachable!("more leaves than keys")
+}
+
+#[test]
+fn a_tree_rebuilt_from_its_exported_leaves_holds_the_same_keys() {
+    let mut random = Random(13);
+    for operations in [0usize, 1, 300, 5_000] {
+        let arena = Arena::default();
+        let tree = Tree::default();
+        let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        for _ in 0..operations {
+            let key = key_of(&mut random, 4_000);
+            if random.below(4) == 0 {
+                assert_eq!(tree.remove(&key, &arena), model.remove(&key));
+            } else {
+                let slot = arena.add(&key);
+                assert_eq!(tree.set(&key, slot, &arena), model.insert(key, slot));
+            }
+        }
+        let leaves = export_all(&tree, &arena);
+        assert!(leaves.iter().all(|(_, image)| image.slots.len() <= LEAF_KEYS_MAX));
+        let rebuilt = Tree::from_leaves(leaves.clone()).expect("a tree's own leaves are valid");
+        assert_eq!(rebuilt.check_invariants(&arena), model.len());
+        assert_eq!(collect_all(&rebuilt, &arena, false), model.keys().cloned().collect::<Vec<_>>());
+        for (key, &slot) in &model {
+            assert_eq!(rebuilt.get(key, &arena), Some(slot));
+        }
+        // Broken images are refused, not built.
+        if let Some((smallest, image)) = leaves.first() {
+            let mut wrong_tag = image.clone();
+            wrong_tag.tags[0] ^= 1;
+            assert!(Tree::from_leaves(vec![(smallest.clone(), wrong_tag)]).is_err());
+            let mut unsorted = image.clone();
+            unsorted.tags.reverse();
+            if unsorted.tags.len() > 1 && unsorted.tags[0] != image.tags[0] {
+                assert!(Tree::from_leaves(vec![(smallest.clone(), unsorted)]).is_err());
+            }
+            let mut empty = image.clone();
+            (empty.tags.clear(), empty.slots.clear());
+            assert!(Tree::from_leaves(vec![(smallest.clone(), empty)]).is_err());
+        }
+        if leaves.len() > 1 {
+            let swapped = vec![leaves[1].clone(), leaves[0].clone()];
+            assert!(Tree::from_leaves(swapped).is_err());
+        }
     }
 }
