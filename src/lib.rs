@@ -25,6 +25,7 @@
 
 mod batch;
 pub mod check;
+mod checkpoint;
 mod db;
 pub mod dirty;
 mod engine;

@@ -29,6 +29,8 @@ pub struct Options {
     pub(crate) prepare_page_cache: bool,
     pub(crate) max_space_amplification: f64,
     pub(crate) background_cleaning: bool,
+    pub(crate) checkpoint_interval_bytes: u64,
+    pub(crate) use_checkpoints: bool,
 }
 
 impl Default for Options {
@@ -45,6 +47,8 @@ impl Default for Options {
             prepare_page_cache: true,
             max_space_amplification: 1.3,
             background_cleaning: true,
+            checkpoint_interval_bytes: 64 << 20,
+            use_checkpoints: true,
         }
     }
 }
@@ -128,6 +132,24 @@ impl Options {
     /// [`Db::compact`](crate::Db::compact), and by writers that find the file full.
     pub fn background_cleaning(mut self, enabled: bool) -> Self {
         self.background_cleaning = enabled;
+        self
+    }
+
+    /// Log bytes between index checkpoints taken in the background (default 64 MiB; 0: only
+    /// [`Db::checkpoint`](crate::Db::checkpoint) and close take them). Open after a crash
+    /// replays the log written since the last checkpoint's start: at most this, or the size of
+    /// the last checkpoint when that is larger (so that rewriting the checkpoint costs at most
+    /// as much as the log it saves replaying), plus what was written while one was taken.
+    /// Background checkpoints run on the cleaner's thread (with `background_cleaning`).
+    pub fn checkpoint_interval_bytes(mut self, bytes: u64) -> Self {
+        self.checkpoint_interval_bytes = bytes;
+        self
+    }
+
+    /// Open from the newest usable index checkpoint (default true). Off, open reads the whole
+    /// log, as `daxkv check` does to verify the checkpoint against it.
+    pub fn use_checkpoints(mut self, enabled: bool) -> Self {
+        self.use_checkpoints = enabled;
         self
     }
 

@@ -89,6 +89,13 @@ pub struct Stats {
     pub grows_total: u64,
     /// Whether a flush failed (the handle refuses writes).
     pub poisoned: bool,
+    /// Index checkpoints made durable since open.
+    pub checkpoints_total: u64,
+    /// Bytes the durable checkpoint occupies (whole segments; 0: none).
+    pub checkpoint_bytes: u64,
+    /// Log bytes appended since the durable checkpoint's capture: about what an open after a
+    /// crash now would replay.
+    pub log_bytes_since_checkpoint: u64,
     /// What recovery found at open.
     pub recovery: RecoveryReport,
 }

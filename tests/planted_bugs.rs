@@ -93,3 +93,19 @@ fn the_same_bug_is_harmless_where_it_should_be() {
         assert!(run_seed(&config, seed).violations.is_empty());
     }
 }
+
+#[test]
+fn index_checkpoint_ahead_of_log_is_found_under_adr() {
+    find(PlantedBug::IndexCheckpointAheadOfLog, CrashModel::Adr);
+}
+
+#[test]
+fn index_checkpoint_ahead_of_log_is_found_under_pagecache() {
+    find(PlantedBug::IndexCheckpointAheadOfLog, CrashModel::parse("pagecache").unwrap());
+}
+
+#[test]
+fn index_checkpoint_ahead_of_log_is_found_under_eadr_and_folios() {
+    find(PlantedBug::IndexCheckpointAheadOfLog, CrashModel::parse("eadr").unwrap());
+    find(PlantedBug::IndexCheckpointAheadOfLog, CrashModel::parse("pagecache-folio").unwrap());
+}

@@ -171,8 +171,9 @@ fn summarize(config: &CampaignConfig, reports: &[(u64, SeedReport)], elapsed: f6
     }
     let freed: u64 = reports.iter().map(|(_, r)| r.segments_freed).sum();
     let reused: u64 = reports.iter().map(|(_, r)| r.segments_reused).sum();
+    let from_checkpoint: u64 = reports.iter().map(|(_, r)| r.checkpoint_recoveries).sum();
     println!(
-        "crash points: {points}, images: {images}, images/s: {:.0}, segments cleaned: {freed}, reused: {reused}, violations: {}",
+        "crash points: {points}, images: {images}, images/s: {:.0}, segments cleaned: {freed}, reused: {reused}, recovered from a checkpoint: {from_checkpoint}, violations: {}",
         images as f64 / elapsed.max(1e-9),
         violations.len()
     );

@@ -1,5 +1,6 @@
 //! The background cleaner thread: wakes every [`POLL`], and while the space in use exceeds the
-//! target runs cleaning steps (one segment each, bounded work) until it does not. Readers never
+//! target runs cleaning steps (one segment each, bounded work) until it does not; then takes an
+//! index checkpoint when one is due (`Options::checkpoint_interval_bytes`). Readers never
 //! wait for it; writers interleave with it between chunks of a step.
 //!
 //! It commits only when no batch was appended since its last wake-up. While writers are busy,
@@ -74,6 +75,7 @@ fn run<M: Medium, H: ProtocolHooks>(engine: &Engine<M, H>, shared: &Shared) {
         batches_seen = batches;
         // Errors (a full disk, a failed flush) reach the writers through their own calls.
         let _ = engine.clean_to_target(STEPS_PER_WAKE_MAX, || writers_idle);
+        let _ = engine.checkpoint_if_due();
         stop = lock(&shared.stop);
     }
 }

@@ -55,6 +55,39 @@ impl<M: Medium, H: ProtocolHooks> Db<M, H> {
         Ok(Db { engine, cleaner, closed: false })
     }
 
+    /// Writes an index checkpoint now (docs/design.md, "Index checkpoints"): the next open reads
+    /// it and replays only the log written after it began. Taken in the background every
+    /// [`Options::checkpoint_interval_bytes`] of log, and at close; this call is for a point
+    /// the application chooses (after a bulk load, before a planned restart). Returns once it
+    /// is durable; writers and readers go on meanwhile.
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.engine.checkpoint()
+    }
+
+    /// The simulator's checkpoint, step by step (see `engine::checkpoint`): capture.
+    #[cfg(feature = "sim")]
+    pub(crate) fn checkpoint_begin(&self) -> Result<crate::engine::CheckpointTask, Error> {
+        self.engine.checkpoint_begin()
+    }
+
+    /// Exports up to `leaves` leaves; true when the export is done.
+    #[cfg(feature = "sim")]
+    pub(crate) fn checkpoint_step(&self, task: &mut crate::engine::CheckpointTask, leaves: u64) -> Result<bool, Error> {
+        self.engine.checkpoint_step(task, leaves)
+    }
+
+    /// Writes the last part and part 0 (no commit).
+    #[cfg(feature = "sim")]
+    pub(crate) fn checkpoint_seal(&self, task: &mut crate::engine::CheckpointTask) -> Result<(), Error> {
+        self.engine.checkpoint_seal(task)
+    }
+
+    /// Commits, then frees the previous checkpoint.
+    #[cfg(feature = "sim")]
+    pub(crate) fn checkpoint_publish(&self, task: crate::engine::CheckpointTask) -> Result<(), Error> {
+        self.engine.checkpoint_publish(task)
+    }
+
     /// The current value of `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Error> {
         self.engine.get(key)

@@ -175,9 +175,13 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         })
     }
 
-    /// Commits, then records a clean shutdown in the superblock.
+    /// Commits (and takes a checkpoint when one is due, so that the next open reads it instead
+    /// of the log), then records a clean shutdown in the superblock.
     pub(crate) fn close(&self) -> Result<(), Error> {
         self.check_writable()?;
+        if self.checkpoint_due_at_close()? {
+            self.checkpoint()?;
+        }
         let mut commit = self.lock(&self.commit)?;
         self.commit_locked(&mut commit, |_| ())?;
         commit.superblock = Superblock {

@@ -1,6 +1,7 @@
 //! The protocol seam: the points of the commit and cleaning protocol where a test build may
 //! change what reaches the media, and nothing else: a commit's writeback, the moment a cleaned
-//! segment is queued for freeing, and whether a cleaned segment's tombstones are kept.
+//! segment is queued for freeing, whether a cleaned segment's tombstones are kept, and the
+//! commit a checkpoint says it names records through.
 //!
 //! The engine is generic over [`ProtocolHooks`]. Its default, [`NoHooks`], declares
 //! `DEVIATES = false`, so every call site (`if H::DEVIATES { … }`) is removed at compile time:
@@ -59,6 +60,15 @@ pub trait ProtocolHooks: Send + Sync + 'static {
     /// record (`needed`: they are copied; otherwise dropped). The protocol: keep that decision.
     fn tombstones_kept(&self, needed: bool) -> bool {
         needed
+    }
+
+    /// A checkpoint is being finished: `names_through` is the commit (sequence number) of the newest record its
+    /// export could have seen, `durable_through` the last commit durable before it began. The
+    /// protocol: the checkpoint says `names_through` (recovery uses it only once that commit is
+    /// durable).
+    fn checkpoint_names_through(&self, names_through: u64, durable_through: u64) -> u64 {
+        let _ = durable_through;
+        names_through
     }
 }
 

@@ -6,18 +6,21 @@
 //! - `open`: format a new store, recover an existing one;
 //! - `write`: validate, append under the writer mutex, make space;
 //! - `commit`: group commit, the commit protocol, close;
+//! - `checkpoint`: index checkpoints (capture, export, finish);
 //! - `clean`: one cleaning step, compaction, punching;
 //! - `read`: point reads and the values iterators return;
 //! - `report`: `Stats` and per-segment usage;
 //! - `hooks`: the protocol seam.
 //!
-//! Locks (in acquisition order): `cleaner` (one cleaning step at a time), `commit` (one commit
+//! Locks (in acquisition order): `checkpoint_run` (one whole checkpoint at a time), `cleaner`
+//! (one cleaning step at a time), `commit` (one commit
 //! at a time; also guards the superblock), then `writer` (the log head and the space table; held
 //! while appending, and while closing a commit and tagging). Readers take none: they read inside
 //! a [`ReaderGate`] section, which only the cleaner waits for. A panic while a lock is held
 //! breaks an invariant of what it guards: the next thread to take that lock poisons the handle
 //! ([`Error::Poisoned`]) instead of continuing on state nobody can vouch for.
 
+mod checkpoint;
 mod clean;
 mod commit;
 pub mod hooks;
@@ -42,6 +45,8 @@ use crate::space::readers::{ReaderGate, SegmentPins};
 use crate::space::Space;
 use hooks::ProtocolHooks;
 
+#[cfg(feature = "sim")]
+pub(crate) use checkpoint::CheckpointTask;
 pub(crate) use read::{End, EntryRange};
 
 /// State guarded by the writer mutex.
@@ -111,6 +116,10 @@ pub(crate) struct Engine<M: Medium, H: ProtocolHooks> {
     pins: std::sync::Arc<SegmentPins>,
     /// One cleaning step at a time.
     cleaner: Mutex<()>,
+    /// One whole checkpoint at a time.
+    checkpoint_run: Mutex<()>,
+    /// The durable checkpoint and the one being taken. Taken alone or before `writer`.
+    checkpoints: Mutex<checkpoint::CheckpointState>,
     cleaning: CleanerCounters,
     writer: Mutex<Writer>,
     commit: Mutex<CommitState>,

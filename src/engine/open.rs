@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Condvar, Mutex};
 
+use super::checkpoint::CheckpointState;
 use super::hooks::ProtocolHooks;
 use super::{CleanerCounters, CommitState, Engine, Writer};
 use crate::dirty::DirtyIndex;
@@ -26,6 +27,8 @@ struct Opened {
     state: CommitState,
     recovery: RecoveryReport,
     index: KeyIndex,
+    /// The segments of the checkpoint recovery used.
+    checkpoint: Vec<SegmentIndex>,
 }
 
 impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
@@ -48,7 +51,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     }
 
     fn assemble(medium: M, options: Options, hooks: H, opened: Opened) -> Engine<M, H> {
-        let Opened { head, space, state, recovery, index } = opened;
+        let Opened { head, space, state, recovery, index, checkpoint } = opened;
         let dirty = DirtyIndex::new(options.max_file_bytes);
         Engine {
             medium,
@@ -60,6 +63,12 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             gate: ReaderGate::default(),
             pins: std::sync::Arc::default(),
             cleaner: Mutex::new(()),
+            checkpoint_run: Mutex::new(()),
+            checkpoints: Mutex::new(CheckpointState {
+                durable: checkpoint,
+                tail_bytes_at_open: recovery.log_bytes_replayed,
+                ..CheckpointState::default()
+            }),
             cleaning: CleanerCounters::default(),
             writer: Mutex::new(Writer {
                 clean_boundary: head.generation,
@@ -98,7 +107,14 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             store_id: superblock.store_id(),
         };
         let state = CommitState { superblock, last_commit_seq: CommitSequence(0), last_commit_end: 0 };
-        let opened = Opened { head, space, state, recovery: RecoveryReport::default(), index: KeyIndex::default() };
+        let opened = Opened {
+            head,
+            space,
+            state,
+            recovery: RecoveryReport::default(),
+            index: KeyIndex::default(),
+            checkpoint: Vec::new(),
+        };
         let engine = Self::assemble(medium, options, hooks, opened);
         {
             let mut commit = engine.lock(&engine.commit)?;
@@ -136,7 +152,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             .open_epoch
             .checked_add(1)
             .ok_or_else(|| Error::corruption(superblock.slot_offset(), "open epoch exhausted"))?;
-        let recovered = recovery::recover(&medium, &superblock, open_epoch)?;
+        let recovered = recovery::recover(&medium, &superblock, open_epoch, options.use_checkpoints)?;
         assert!(recovered.head.offset <= medium.mapped_bytes(), "recovery resumes inside the file");
         superblock = Superblock { update_seq: superblock.update_seq + 1, clean: false, open_epoch, ..superblock };
         let state = CommitState {
@@ -151,6 +167,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             state,
             recovery: recovered.report,
             index: recovered.index,
+            checkpoint: recovered.checkpoint,
         };
         let engine = Self::assemble(medium, options, hooks, opened);
         for (start, end) in zeroed {

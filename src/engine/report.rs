@@ -21,6 +21,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             (writer.head.offset, counters, totals.0, totals.1, totals.2, totals.3)
         };
         let cleaning = &self.cleaning;
+        let (checkpoints_total, checkpoint_bytes, log_bytes_since_checkpoint) = self.checkpoint_figures();
         let line_flush_instruction =
             (self.medium.flush_model() == FlushModel::CacheLine).then(crate::media::line_flush_instruction);
         Stats {
@@ -61,6 +62,9 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             fences_total: medium.fences_total,
             grows_total: medium.grows_total,
             poisoned: self.is_poisoned(),
+            checkpoints_total,
+            checkpoint_bytes,
+            log_bytes_since_checkpoint,
             recovery: self.recovery,
         }
     }

@@ -27,8 +27,8 @@ use std::ops::{Bound, RangeBounds};
 
 use bytes::Bytes;
 
-pub(crate) use tree::LeafImage;
 use tree::{KeySource, Tree};
+pub(crate) use tree::{LeafImage, Leaves};
 
 /// Where a record lies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,7 +105,7 @@ impl KeyIndex {
 
     /// The index of checkpointed `leaves` (see [`Tree::from_leaves`]); an error names what is
     /// inconsistent.
-    pub(crate) fn from_leaves(leaves: Vec<(Box<[u8]>, LeafImage)>) -> Result<KeyIndex, &'static str> {
+    pub(crate) fn from_leaves(leaves: Leaves) -> Result<KeyIndex, &'static str> {
         Tree::from_leaves(leaves).map(|tree| KeyIndex { tree })
     }
 

@@ -79,6 +79,9 @@ pub(crate) struct LeafImage {
     pub(crate) slots: Vec<u64>,
 }
 
+/// Leaves as a checkpoint stores them, in key order, each with a lower bound of its keys.
+pub(crate) type Leaves = Vec<(Box<[u8]>, LeafImage)>;
+
 /// What a writer's change turns a node into, for its parent to install.
 enum Replacement {
     One(Owned<Node>),
@@ -264,11 +267,12 @@ impl Tree {
         Tree::built_up(leaves, slots.len())
     }
 
-    /// A tree of `leaves` read back from a checkpoint, in key order, each with its smallest key
-    /// (the separator before it). Checks what it can without reading a record: every leaf holds
-    /// 1 to [`LEAF_KEYS_MAX`] keys under a prefix that fits, its tags ascend, its smallest key
-    /// starts with its prefix and has its first tag, and the smallest keys ascend strictly.
-    pub(crate) fn from_leaves(leaves: Vec<(Box<[u8]>, LeafImage)>) -> Result<Tree, &'static str> {
+    /// A tree of `leaves` read back from a checkpoint, in key order, each with a lower bound of
+    /// its keys (its smallest key when exported; recovery may drop entries after that, and the
+    /// bound stays a valid separator). Checks what it can without reading a record: every leaf
+    /// holds 1 to [`LEAF_KEYS_MAX`] keys under a prefix that fits, its tags ascend, its bound
+    /// starts with its prefix and its tag is at most the first, and the bounds ascend strictly.
+    pub(crate) fn from_leaves(leaves: Leaves) -> Result<Tree, &'static str> {
         if leaves.is_empty() {
             return Ok(Tree::default());
         }
@@ -284,7 +288,7 @@ impl Tree {
             }
             if image.prefix.len() > PREFIX_BYTES_MAX
                 || !smallest.starts_with(&image.prefix)
-                || tag_of(&smallest, image.prefix.len()) != image.tags[0]
+                || tag_of(&smallest, image.prefix.len()) > image.tags[0]
             {
                 return Err("a leaf's smallest key does not match its prefix and first tag");
             }

@@ -137,6 +137,18 @@ pub(crate) fn zero_segment_head<M: Medium>(medium: &M, start: u64, len: u64) {
     unsafe { medium.write(start, &zeros[..len as usize]) };
 }
 
+/// Writes a checkpoint part (`head`, then `payload`) at `start`, the first record offset of a
+/// segment the checkpoint took from the free list.
+pub(crate) fn write_checkpoint_part<M: Medium>(medium: &M, start: u64, head: &[u8], payload: &[u8]) {
+    // SAFETY: the segment is in the checkpoint state: taken from the free list (so no read
+    // section can hold an offset into it, see `punch_free_segment`), no index entry points into
+    // it and the log never appends there; only the one thread taking the checkpoint writes it.
+    unsafe {
+        medium.write(start, head);
+        medium.write(start + head.len() as u64, payload);
+    }
+}
+
 /// Hands a free segment's blocks back to the filesystem. `Ok(false)` when it cannot punch.
 pub(crate) fn punch_free_segment<M: Medium>(medium: &M, start: u64, len: u64) -> Result<bool, Error> {
     // SAFETY: the segment is free: it was retired after a grace period with no read section that

@@ -59,6 +59,9 @@ pub(crate) enum Kind {
     Seal = 5,
     /// A segment given back by the cleaner: value = its index (u64) + its generation (u64).
     Free = 6,
+    /// First record of a segment holding part of an index checkpoint (never in the log):
+    /// value = [`CHECKPOINT_HEAD_BYTES`] of part description (docs/format.md, "Checkpoints").
+    CheckpointHead = 7,
 }
 
 impl Kind {
@@ -70,10 +73,14 @@ impl Kind {
             4 => Kind::SegmentHead,
             5 => Kind::Seal,
             6 => Kind::Free,
+            7 => Kind::CheckpointHead,
             _ => return None,
         })
     }
 }
+
+/// Bytes of a CheckpointHead record's value: six u64 words.
+pub(crate) const CHECKPOINT_HEAD_BYTES: usize = 48;
 
 /// Bytes of a record's two-u64 payload (Commit, SegmentHead, Seal, Free).
 pub(crate) const PAIR_BYTES: usize = 16;
@@ -133,6 +140,7 @@ impl Header {
             Kind::Put => true,
             Kind::Delete => header.value_len == 0,
             Kind::Commit | Kind::SegmentHead | Kind::Seal | Kind::Free => pair,
+            Kind::CheckpointHead => header.key_len == 0 && header.value_len as usize == CHECKPOINT_HEAD_BYTES,
         };
         shape_ok.then_some(header)
     }

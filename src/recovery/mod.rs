@@ -10,10 +10,12 @@
 //! - step 6: [`replay`] (the same accounting rules as the running store, [`crate::space`]);
 //! - step 7: `zero_discarded` (the caller makes it durable before any new write).
 
+mod from_checkpoint;
 mod replay;
 
 use std::collections::HashSet;
 
+use crate::checkpoint;
 use crate::error::Error;
 use crate::ids::{CommitSequence, Generation, SegmentIndex};
 use crate::index::KeyIndex;
@@ -41,6 +43,18 @@ pub struct RecoveryReport {
     pub tail_bytes_zeroed: u64,
     /// The previous close was clean.
     pub clean_shutdown: bool,
+    /// Bytes of the log replayed into the index (all of it without a checkpoint; with one, the
+    /// segments from its capture on).
+    pub log_bytes_replayed: u64,
+    /// Keys loaded from an index checkpoint (0: none was used, the whole log was scanned).
+    pub checkpoint_keys: u64,
+    /// Whether the index came from a checkpoint plus the log after it (else: the whole log).
+    pub from_checkpoint: bool,
+    /// Checkpoints found but not used: damaged, foreign, incomplete, or naming commits the
+    /// log does not hold (a crash came before the checkpoint's last commit was durable).
+    pub checkpoints_rejected: u64,
+    /// Why the newest rejected checkpoint was not used.
+    pub checkpoint_rejection: Option<&'static str>,
 }
 
 /// Result of a recovery: where writing resumes.
@@ -53,6 +67,8 @@ pub(crate) struct Recovered {
     pub(crate) space: Space,
     /// The index the replayed log makes.
     pub(crate) index: KeyIndex,
+    /// The segments of the checkpoint recovery used (empty: the whole log was read).
+    pub(crate) checkpoint: Vec<SegmentIndex>,
 }
 
 /// A segment whose head validates.
@@ -133,14 +149,60 @@ fn segment_heads<M: Medium>(medium: &M, segments: u64, store_id: u64) -> Result<
     Ok(heads)
 }
 
-/// Recovers the store in `medium`; new segments will carry generations of
-/// `open_epoch`. See the module docs.
-pub(crate) fn recover<M: Medium>(medium: &M, superblock: &Superblock, open_epoch: u32) -> Result<Recovered, Error> {
+/// Recovers the store in `medium`; new segments will carry generations of `open_epoch`. Tries
+/// the newest usable checkpoint first when `use_checkpoints`, and scans the whole log when
+/// none is. See the module docs.
+pub(crate) fn recover<M: Medium>(
+    medium: &M,
+    superblock: &Superblock,
+    open_epoch: u32,
+    use_checkpoints: bool,
+) -> Result<Recovered, Error> {
     let segments = medium.mapped_bytes() / SEGMENT_BYTES;
     let heads = segment_heads(medium, segments, superblock.store_id())?;
     if heads.is_empty() {
         return Err(Error::corruption(segment_start(SegmentIndex(0)), "no valid segment head"));
     }
+    let candidates = checkpoint::find_candidates(medium, segments, superblock.store_id());
+    let mut recovered = None;
+    let (mut rejected, mut rejection) = (0, None);
+    for candidate in candidates.iter().filter(|_| use_checkpoints) {
+        let attempt = checkpoint::load(medium, candidate)
+            .and_then(|loaded| from_checkpoint::recover(medium, superblock, open_epoch, &heads, loaded));
+        match attempt {
+            Ok(from_checkpoint) => {
+                recovered = Some(from_checkpoint);
+                break;
+            }
+            Err(reason) => {
+                rejected += 1;
+                rejection = rejection.or(Some(reason));
+            }
+        }
+    }
+    let mut recovered = match recovered {
+        Some(recovered) => recovered,
+        None => recover_whole_log(medium, superblock, open_epoch, &heads, segments)?,
+    };
+    recovered.report.checkpoints_rejected = rejected;
+    recovered.report.checkpoint_rejection = rejection;
+    // Every checkpoint not used is discarded with the torn tail: one naming a commit the crash
+    // lost would otherwise become usable once this open writes a new commit of that number.
+    for candidate in candidates.iter().filter(|candidate| candidate.segments() != recovered.checkpoint) {
+        recovered.zeroed.extend(checkpoint::discard(medium, candidate));
+    }
+    Ok(recovered)
+}
+
+/// Recovery by reading the whole log (no checkpoint, or none usable).
+fn recover_whole_log<M: Medium>(
+    medium: &M,
+    superblock: &Superblock,
+    open_epoch: u32,
+    heads: &[SegmentHead],
+    segments: u64,
+) -> Result<Recovered, Error> {
+    let heads = heads.to_vec();
     let mut validation = Validation::default();
     validation.validate(medium, &heads, segments)?;
     let last = validation
@@ -181,12 +243,41 @@ pub(crate) fn recover<M: Medium>(medium: &M, superblock: &Superblock, open_epoch
         })
         .collect();
     let index = replay::replay(medium, &mut space, &replayed);
+    validation.report.log_bytes_replayed = replayed_bytes(&replayed);
     // Paired with the check against Commit L's count above: the accounting agrees with it.
     assert_eq!(space.live_count(), last.live_segments, "replay makes exactly the counted segments live");
     let mut report = validation.report;
     report.clean_shutdown = superblock.clean;
+    Ok(resume(medium, superblock, &heads, &kept, last, Rebuilt { report, space, index, checkpoint: Vec::new() }))
+}
+
+/// Bytes of the `replayed` segments' records.
+fn replayed_bytes(replayed: &[(SegmentHead, u64)]) -> u64 {
+    replayed.iter().map(|(head, end)| end - segment_start(head.index)).sum()
+}
+
+/// What a recovery rebuilt in memory, before the tail is discarded.
+struct Rebuilt {
+    report: RecoveryReport,
+    space: Space,
+    index: KeyIndex,
+    /// The segments of the checkpoint it used (kept, not reused until a newer one is durable).
+    checkpoint: Vec<SegmentIndex>,
+}
+
+/// Step 7 and the head: zeroes the discarded tail and the heads of `heads` not `kept`
+/// (positions in `heads`), and resumes right after Commit `last`.
+fn resume<M: Medium>(
+    medium: &M,
+    superblock: &Superblock,
+    heads: &[SegmentHead],
+    kept: &[usize],
+    last: LastCommit,
+    rebuilt: Rebuilt,
+) -> Recovered {
+    let Rebuilt { mut report, space, index, checkpoint } = rebuilt;
     report.segments_live = kept.len() as u64;
-    let zeroed = zero_discarded(medium, &heads, &kept, last);
+    let zeroed = zero_discarded(medium, heads, kept, last);
     report.tail_bytes_zeroed = zeroed.iter().map(|(start, end)| end - start).sum();
     let last_head = heads[last.position];
     let head = Head {
@@ -198,7 +289,7 @@ pub(crate) fn recover<M: Medium>(medium: &M, superblock: &Superblock, open_epoch
         live_segments: kept.len() as u64,
         store_id: superblock.store_id(),
     };
-    Ok(Recovered { head, last_commit_seq: last.seq, report, zeroed, space, index })
+    Recovered { head, last_commit_seq: last.seq, report, zeroed, space, index, checkpoint }
 }
 
 impl Validation {
@@ -280,7 +371,7 @@ impl Validation {
                     self.report.records_scanned += 1;
                     return (step.end(), Some((next, next_generation)));
                 }
-                Kind::SegmentHead => return (step.offset, None),
+                Kind::SegmentHead | Kind::CheckpointHead => return (step.offset, None),
             }
             self.report.records_scanned += 1;
         }

@@ -16,6 +16,7 @@
 use std::cmp::Ordering as KeyOrder;
 
 use super::SegmentHead;
+use crate::ids::Generation;
 use crate::index::{KeyIndex, Location, RecordKeys};
 use crate::layout::RECORD_HEADER_BYTES;
 use crate::log::access::{with_recovery_bytes, IndexedKeys};
@@ -46,25 +47,61 @@ impl Version {
 /// Replays `segments` (each kept segment's head and where its records end, in log order) into
 /// `space`; returns the index they make.
 pub(super) fn replay<M: Medium>(medium: &M, space: &mut Space, segments: &[(SegmentHead, u64)]) -> KeyIndex {
+    let keys = IndexedKeys(medium);
+    let mut live = Vec::new();
+    for_each_key(medium, space, segments, |space, group| {
+        if let Some(location) = apply_group(space, group, None, None) {
+            live.push(location.pack());
+        }
+    });
+    KeyIndex::from_sorted(&live, &keys)
+}
+
+/// Replays `segments` (the log after a checkpoint's capture) into `space` on top of `base`,
+/// the checkpoint's index with only the entries recovery keeps (each counted live in `space`).
+/// A key's first replayed version supersedes its entry in `base`; a Delete whose key `base`
+/// does not hold gets its own segment's generation as its shadow, the most it can hide, since
+/// the put it deleted may be one the fuzzy checkpoint did not see.
+pub(super) fn replay_onto<M: Medium>(medium: &M, space: &mut Space, segments: &[(SegmentHead, u64)], base: &KeyIndex) {
+    let keys = IndexedKeys(medium);
+    for_each_key(medium, space, segments, |space, group| {
+        let key = keys.key_at(group[0].location.offset);
+        let current = base.get(key, &keys);
+        let unknown_shadow = Some(space.generation_at(group[0].location.offset));
+        match apply_group(space, group, current, unknown_shadow) {
+            Some(location) if Some(location) != current => {
+                base.set(key, location, &keys);
+            }
+            None if current.is_some() => {
+                base.remove(key, &keys);
+            }
+            _ => {}
+        }
+    });
+}
+
+/// Lists the versions of `segments` (making them live and accounting what they hold), sorts
+/// them by key and log position, and calls `apply` once per key with its versions in log order.
+fn for_each_key<M: Medium>(
+    medium: &M,
+    space: &mut Space,
+    segments: &[(SegmentHead, u64)],
+    mut apply: impl FnMut(&mut Space, &[Version]),
+) {
     let mut versions = Vec::new();
     for &(head, end) in segments {
         list_segment(medium, space, head, end, &mut versions);
     }
     let keys = IndexedKeys(medium);
     versions.sort_unstable_by(|a, b| compare(&keys, a, b).then(a.order_and_kind.cmp(&b.order_and_kind)));
-    let mut live = Vec::new();
     let mut group_start = 0;
     // One group per key; each version visited once.
     while group_start < versions.len() {
         let first = &versions[group_start];
         let group_len = versions[group_start..].iter().take_while(|other| compare(&keys, first, other).is_eq()).count();
-        let group = &versions[group_start..group_start + group_len];
-        if let Some(location) = apply_group(space, group) {
-            live.push(location.pack());
-        }
+        apply(space, &versions[group_start..group_start + group_len]);
         group_start += group_len;
     }
-    KeyIndex::from_sorted(&live, &keys)
 }
 
 /// Orders two versions by key.
@@ -72,13 +109,23 @@ fn compare<M: Medium>(keys: &IndexedKeys<'_, M>, a: &Version, b: &Version) -> Ke
     a.tags.cmp(&b.tags).then_with(|| keys.key_at(a.location.offset).cmp(keys.key_at(b.location.offset)))
 }
 
-/// Applies one key's versions (in log order) to the accounting; returns its live Put, if any.
-fn apply_group(space: &mut Space, group: &[Version]) -> Option<Location> {
-    let mut current: Option<Location> = None;
-    for version in group {
+/// Applies one key's versions (in log order) to the accounting, starting from `current` (its
+/// live put before them); returns its live Put after them, if any. A Delete of a key with no
+/// known put takes `unknown_shadow` as its shadow when it is the group's first version.
+fn apply_group(
+    space: &mut Space,
+    group: &[Version],
+    mut current: Option<Location>,
+    unknown_shadow: Option<Generation>,
+) -> Option<Location> {
+    for (position, version) in group.iter().enumerate() {
         if version.is_delete() {
             // The shadow: the generation of the segment holding the put it deletes.
-            let shadow = current.map(|old| space.generation_at(old.offset));
+            let shadow = match current {
+                Some(old) => Some(space.generation_at(old.offset)),
+                None if position == 0 => unknown_shadow,
+                None => None,
+            };
             if let Some(old) = current.take() {
                 space.died(old.offset, old.record_bytes);
             }

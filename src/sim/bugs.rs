@@ -23,16 +23,21 @@ pub enum PlantedBug {
     /// The cleaner drops every tombstone of the segment it cleans, even while an older segment
     /// still holds a put it hides: after the next reopen that value is back.
     DropTombstoneEarly,
+    /// A checkpoint says it names records only through the last commit durable when it began,
+    /// though its export saw records of the commit still open: recovery uses it before that
+    /// commit is durable, and a key overwritten in that commit loses its durable value.
+    IndexCheckpointAheadOfLog,
 }
 
 impl PlantedBug {
     /// All bugs, with their command-line names.
-    pub const ALL: [(&'static str, PlantedBug); 5] = [
+    pub const ALL: [(&'static str, PlantedBug); 6] = [
         ("skip-data-flush", PlantedBug::SkipDataFlush),
         ("fence-before-flush", PlantedBug::FenceBeforeFlush),
         ("commit-before-data", PlantedBug::CommitBeforeData),
         ("free-before-copies-durable", PlantedBug::FreeBeforeCopiesDurable),
         ("drop-tombstone-early", PlantedBug::DropTombstoneEarly),
+        ("index-checkpoint-ahead-of-log", PlantedBug::IndexCheckpointAheadOfLog),
     ];
 
     /// Whether the bug lives in the cleaner (the workload must clean for it to show).
@@ -84,10 +89,21 @@ impl ProtocolHooks for PlantedBugs {
                 }
                 io.flush(&commit_part).and_then(|()| io.fence())
             }
-            // Planted in the cleaner; the commit itself is correct.
-            Some(PlantedBug::FreeBeforeCopiesDurable | PlantedBug::DropTombstoneEarly) | None => {
-                io.flush(runs).and_then(|()| io.fence())
-            }
+            // Planted in the cleaner or the checkpoint; the commit itself is correct.
+            Some(
+                PlantedBug::FreeBeforeCopiesDurable
+                | PlantedBug::DropTombstoneEarly
+                | PlantedBug::IndexCheckpointAheadOfLog,
+            )
+            | None => io.flush(runs).and_then(|()| io.fence()),
+        }
+    }
+
+    fn checkpoint_names_through(&self, names_through: u64, durable_through: u64) -> u64 {
+        if self.bug == Some(PlantedBug::IndexCheckpointAheadOfLog) {
+            durable_through
+        } else {
+            names_through
         }
     }
 

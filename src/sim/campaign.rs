@@ -159,6 +159,8 @@ pub struct SeedReport {
     pub segments_freed: u64,
     /// Segments the workload's log reused after the cleaner freed them.
     pub segments_reused: u64,
+    /// Images whose recovery used an index checkpoint (the rest read the whole log).
+    pub checkpoint_recoveries: u64,
 }
 
 /// What a seed's workload looks like.
@@ -301,7 +303,9 @@ impl Replay<'_> {
             let deep = self.rng.below(self.config.continue_every.max(1)) == 0;
             let model = &self.model;
             let image = ImageSource::Crash(model, &units, &fates);
-            if let Err(reason) = check_image(self.config, &self.oracle, image, deep, &mut self.rng) {
+            let checked = check_image(self.config, &self.oracle, image, deep, &mut self.rng);
+            self.report.checkpoint_recoveries += u64::from(checked == Ok(true));
+            if let Err(reason) = checked {
                 let summary = summarize(&fates);
                 self.report.violations.push(violation(self.config, self.seed, point, index, summary, reason));
                 if self.report.violations.len() >= VIOLATIONS_PER_SEED_MAX {
@@ -433,6 +437,23 @@ struct Recorded {
     stats: crate::Stats,
 }
 
+/// A checkpoint begins before every group numbered 1 modulo this.
+const CHECKPOINT_EVERY_GROUPS: usize = 4;
+
+/// One step of the checkpoint in progress, between two writes of a commit: export one leaf,
+/// or once the export is done, seal it (its parts durable while the commit is still open).
+fn advance_checkpoint<H: crate::engine::hooks::ProtocolHooks>(
+    db: &Db<MemoryMedium, H>,
+    task: &mut crate::engine::CheckpointTask,
+) -> Result<(), Error> {
+    if !task.is_exported() {
+        db.checkpoint_step(task, 1)?;
+    } else if !task.is_sealed() {
+        db.checkpoint_seal(task)?;
+    }
+    Ok(())
+}
+
 /// Runs the workload on a recording medium; returns the trace and the oracle's commits.
 fn record_workload(
     config: &CampaignConfig,
@@ -444,17 +465,35 @@ fn record_workload(
     let medium = MemoryMedium::new(config.flush_model(), CAPACITY_BYTES, uuid(seed), true);
     let db = Db::open_with_hooks(medium, config.workload_options(durability), config.workload_hooks())?;
     let mut commits: Vec<Vec<Op>> = Vec::new();
+    let mut checkpoint = None;
     for (number, group) in groups.iter().enumerate() {
+        // A checkpoint begins between commits (its capture commits nothing then), is exported
+        // and sealed between the writes of the next one, and published after it.
+        if number % CHECKPOINT_EVERY_GROUPS == 1 {
+            checkpoint = Some(db.checkpoint_begin()?);
+        }
         let number = number as u64;
         db.medium().mark(Event::Begin { commit: number });
         for ops in group {
             execute(&db, ops)?;
+            if let Some(task) = checkpoint.as_mut() {
+                advance_checkpoint(&db, task)?;
+            }
         }
         if durability == Durability::Deferred {
             db.sync()?;
         }
         db.medium().mark(Event::Ack { commit: number });
         commits.push(group.concat());
+        if let Some(mut task) = checkpoint.take() {
+            while !task.is_exported() {
+                db.checkpoint_step(&mut task, u64::MAX)?;
+            }
+            if !task.is_sealed() {
+                db.checkpoint_seal(&mut task)?;
+            }
+            db.checkpoint_publish(task)?;
+        }
         // Between commits nothing is in flight: a compaction must leave exactly the durable state.
         if config.compacts_after(profile, number as usize) {
             db.compact()?;
@@ -516,19 +555,21 @@ fn durable_after(config: &CampaignConfig, image: Vec<u8>, db: Db<MemoryMedium>) 
 }
 
 /// Recovers `image` and checks it against the oracle; `deep` adds idempotence + continuation.
+/// Returns whether the recovery used an index checkpoint.
 fn check_image(
     config: &CampaignConfig,
     oracle: &Oracle,
     source: ImageSource<'_>,
     deep: bool,
     rng: &mut Rng,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let db = open(config, &source, deep)?;
+    let from_checkpoint = db.stats().recovery.from_checkpoint;
     let recovered = read_state(&db)?;
     oracle.check(&recovered)?;
     if !deep {
         db.abandon();
-        return Ok(());
+        return Ok(from_checkpoint);
     }
     let start = match source {
         ImageSource::Crash(model, units, fates) => model.image(units, fates),
@@ -553,5 +594,5 @@ fn check_image(
     if after != expected {
         return Err(format!("writes acknowledged after recovery were lost: {}", describe(&after, &expected)));
     }
-    Ok(())
+    Ok(from_checkpoint)
 }

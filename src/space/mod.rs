@@ -7,7 +7,9 @@
 //!   holding that Free record is not durable yet, so recovery may still need it;
 //! - `Retired`: given back (its Free record is durable, its head is zeroed) but maybe still
 //!   read: waiting for its zero-copy pins to drop (see [`readers`]);
-//! - `Free`: reusable; `punched` when its blocks were handed back to the filesystem.
+//! - `Free`: reusable; `punched` when its blocks were handed back to the filesystem;
+//! - `Checkpoint`: holds a part of an index checkpoint (the durable one, or one being written);
+//!   not in the log, never cleaned, free again once a newer checkpoint is durable.
 //!
 //! A retired segment's zeroed head becomes durable with the next commit; until then it is on
 //! the `zeroing` list and is neither punched (a lost punch must bring back a zeroed head) nor
@@ -59,6 +61,7 @@ pub(crate) enum State {
     Freeing,
     Retired,
     Free { punched: bool },
+    Checkpoint,
 }
 
 /// One segment's entry.
@@ -116,6 +119,7 @@ pub(crate) struct SpaceCounters {
     pub(crate) segments_freeing: u64,
     pub(crate) segments_punched: u64,
     pub(crate) segments_reused_total: u64,
+    pub(crate) segments_checkpoint: u64,
 }
 
 /// See the module docs.
@@ -181,6 +185,74 @@ impl Space {
         let generation = self.next_generation();
         self.set_live(index, generation);
         (index, generation)
+    }
+
+    /// Takes the lowest free segment (backed by blocks, see [`Space::take_free`]) for a part of
+    /// a checkpoint being written.
+    pub(crate) fn take_for_checkpoint(&mut self) -> SegmentIndex {
+        let index = *self.free.first().expect("capacity ensured before taking a segment");
+        self.set_checkpoint(index);
+        index
+    }
+
+    /// Marks free segment `index` as holding a checkpoint part (recovery, or a part being written).
+    pub(crate) fn set_checkpoint(&mut self, index: SegmentIndex) {
+        let was_free = self.free.remove(&index);
+        let segment = &mut self.segments[index.as_usize()];
+        assert!(was_free && matches!(segment.state, State::Free { punched: false }), "segment {index} not free");
+        assert!(!self.zeroing.contains(&index), "segment {index} reused before its zeroed head is durable");
+        *segment = Segment { state: State::Checkpoint, recycled: segment.recycled, ..Segment::FREE };
+    }
+
+    /// The checkpoint held by `indices` is superseded by a durable newer one (or was never
+    /// finished): its segments are free. Nothing reads them: recovery only, at open.
+    pub(crate) fn release_checkpoint(&mut self, indices: &[SegmentIndex]) {
+        for &index in indices {
+            let segment = self.segment(index);
+            assert_eq!(segment.state, State::Checkpoint, "segment {index} holds no checkpoint");
+            segment.state = State::Free { punched: false };
+            self.free.insert(index);
+        }
+    }
+
+    /// Segments holding checkpoint parts.
+    pub(crate) fn checkpoint_count(&self) -> u64 {
+        self.segments.iter().filter(|segment| segment.state == State::Checkpoint).count() as u64
+    }
+
+    /// Recovery: segment `index`, live, of a checkpoint's table: its records occupy `written`
+    /// bytes, `tombstone` of them Deletes under `shadow`; all the rest counts as dead until
+    /// [`Space::revived`] moves the bytes of the records the index keeps to live.
+    pub(crate) fn set_live_from_table(
+        &mut self,
+        index: SegmentIndex,
+        generation: Generation,
+        written: u64,
+        tombstone: u64,
+        shadow: Option<Generation>,
+    ) {
+        assert!(tombstone <= written);
+        self.set_live(index, generation);
+        let start = index.file_offset();
+        if tombstone > 0 {
+            self.written(start, tombstone, RecordClass::Tombstone { shadow });
+        }
+        self.written(start, written - tombstone, RecordClass::Dead);
+    }
+
+    /// Recovery: the record of `bytes` at `offset`, counted dead, is one the index points at.
+    /// False (and nothing changed) when its segment is not live or has fewer dead bytes: the
+    /// checkpoint that says so is inconsistent.
+    pub(crate) fn revived(&mut self, offset: u64, bytes: u64) -> bool {
+        let segment = self.segment(SegmentIndex::of_offset(offset));
+        if segment.state != State::Live || segment.dead_bytes < bytes {
+            return false;
+        }
+        segment.dead_bytes -= bytes;
+        segment.live_bytes += bytes;
+        self.dead_bytes -= bytes;
+        self.live_bytes += bytes;
+        true
     }
 
     /// Counts `bytes` written into the segment at `offset`, as `class`.
@@ -366,6 +438,7 @@ impl Space {
             segments_freeing: count(|state| *state == State::Freeing),
             segments_punched: count(|state| *state == State::Free { punched: true }),
             segments_reused_total: self.reused_total,
+            segments_checkpoint: count(|state| *state == State::Checkpoint),
         }
     }
 

@@ -46,7 +46,10 @@ pub(crate) const BUDGET_SEGMENTS: u64 = 4;
 /// a writer never grows the file past it while anything can be reclaimed.
 pub(crate) fn budget_bytes(space: &Space, max_space_amplification: f64) -> u64 {
     let (live, _, _) = space.bytes();
-    (max_space_amplification * live as f64) as u64 + BUDGET_SEGMENTS * SEGMENT_BYTES
+    // Checkpoint segments are outside the log's amplification: the durable checkpoint, and the
+    // one being written, are added as they are.
+    let checkpoint = space.checkpoint_count() * SEGMENT_BYTES;
+    (max_space_amplification * live as f64) as u64 + BUDGET_SEGMENTS * SEGMENT_BYTES + checkpoint
 }
 
 /// Whether cleaning could give space back: the log holds dead or tombstone bytes above 1/16 of
