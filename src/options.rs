@@ -120,8 +120,8 @@ impl Options {
     /// cleaner moves live records out of the emptiest, oldest segments and frees them. Lower
     /// means a smaller file and more copying (write amplification). At least 1.1. With background
     /// cleaning on, writers hold the whole file within this × the live data plus 4 segments
-    /// (8 MiB): past that they clean or commit before they grow it, as long as anything can be
-    /// reclaimed (docs/design.md, "The space bound"). Free segments beyond that budget are
+    /// (8 MiB) and the segments index checkpoints occupy: past that they clean or commit before
+    /// they grow it, as long as anything can be reclaimed (docs/design.md, "The space bound"). Free segments beyond that budget are
     /// punched out of the file.
     pub fn max_space_amplification(mut self, ratio: f64) -> Self {
         self.max_space_amplification = ratio;

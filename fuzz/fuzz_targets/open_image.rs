@@ -1,5 +1,8 @@
 //! Opening arbitrary or mutated store images: an error or a working store, never a panic,
-//! UB or SIGBUS. Mode 0: the input is the whole file. Mode 1: patches applied to a valid store.
+//! UB or SIGBUS. Mode 0: the input is the whole file. Mode 1: patches applied to a valid store
+//! that holds an index checkpoint and a log after it. Mode 2: patches applied only to that
+//! checkpoint's segments: the store must open with exactly its contents (the damaged
+//! checkpoint is rejected by its checksums and the whole log read, never a wrong value).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -14,9 +17,17 @@ fn options() -> Options {
     Options::default().flush(FlushModel::Msync).durability(Durability::Deferred).max_file_bytes(CAPACITY)
 }
 
-/// A valid store image with a few hundred records over two segments.
-fn base() -> &'static [u8] {
-    static BASE: OnceLock<Vec<u8>> = OnceLock::new();
+/// A valid store: its image (a few hundred records over two segments, an index checkpoint
+/// after the first 200 puts, and records after it), its contents, and the byte ranges of the
+/// segments the checkpoint occupies.
+struct Base {
+    image: Vec<u8>,
+    contents: Vec<(Vec<u8>, Vec<u8>)>,
+    checkpoint: Vec<(usize, usize)>,
+}
+
+fn base() -> &'static Base {
+    static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
         let medium = MemoryMedium::new(FlushModel::Msync, CAPACITY, [7; 16], false);
         let db = Db::open_medium(medium, options()).expect("fresh store");
@@ -26,30 +37,57 @@ fn base() -> &'static [u8] {
                 db.delete(format!("key{:04}", i / 2).as_bytes()).unwrap();
                 db.sync().unwrap();
             }
+            if i == 200 {
+                db.checkpoint().unwrap();
+            }
         }
         db.sync().unwrap();
         let image = db.medium().visible_image();
+        let contents = db.iter().map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect();
         db.abandon();
-        image
+        // A checkpoint part starts with a record of kind 7 at its segment's first record offset.
+        let segment = 2usize << 20;
+        let checkpoint = (0..image.len() / segment)
+            .map(|index| ((index * segment).max(4096), (index + 1) * segment))
+            .filter(|&(start, _)| image[start + 4] == 7)
+            .collect::<Vec<_>>();
+        assert!(!checkpoint.is_empty(), "the base store holds a checkpoint");
+        Base { image, contents, checkpoint }
     })
+}
+
+/// Applies the patches in `rest` (offset: 4 bytes, wrapped into `range`; a length byte; the
+/// bytes) to `image` inside `range`.
+fn patch(image: &mut [u8], range: (usize, usize), rest: &[u8]) {
+    let span = range.1 - range.0;
+    let mut at = 0;
+    while at + 5 <= rest.len() {
+        let offset = range.0 + u32::from_le_bytes(rest[at..at + 4].try_into().unwrap()) as usize % span;
+        let len = (rest[at + 4] as usize).min(rest.len() - at - 5).min(range.1 - offset);
+        image[offset..offset + len].copy_from_slice(&rest[at + 5..at + 5 + len]);
+        at += 5 + len;
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let image = if mode % 2 == 0 {
-        rest.to_vec()
-    } else {
-        let mut image = base().to_vec();
-        // Patches: offset (4 bytes, wrapped into the image), length byte, bytes.
-        let mut at = 0;
-        while at + 5 <= rest.len() {
-            let offset = u32::from_le_bytes(rest[at..at + 4].try_into().unwrap()) as usize % image.len();
-            let len = (rest[at + 4] as usize).min(rest.len() - at - 5).min(image.len() - offset);
-            image[offset..offset + len].copy_from_slice(&rest[at + 5..at + 5 + len]);
-            at += 5 + len;
+    let base = base();
+    let mut image = base.image.clone();
+    match mode % 3 {
+        0 => image = rest.to_vec(),
+        1 => patch(&mut image, (0, base.image.len()), rest),
+        _ => {
+            let Some((&which, rest)) = rest.split_first() else { return };
+            patch(&mut image, base.checkpoint[which as usize % base.checkpoint.len()], rest);
+            let medium = MemoryMedium::from_image(&image, FlushModel::Msync, CAPACITY, [0; 16], false).unwrap();
+            let db = Db::open_medium(medium, options()).expect("a damaged checkpoint never stops an open");
+            let contents: Vec<(Vec<u8>, Vec<u8>)> =
+                db.iter().map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect();
+            assert!(contents == base.contents, "a damaged checkpoint changed what the store holds");
+            db.abandon();
+            return;
         }
-        image
-    };
+    }
     let Ok(medium) = MemoryMedium::from_image(&image, FlushModel::Msync, CAPACITY, [0; 16], false) else { return };
     if let Ok(db) = Db::open_medium(medium, options()) {
         let mut count = 0u64;

@@ -196,6 +196,17 @@ fn check(path: &Path, stats_only: bool) -> ExitCode {
                 "recovery: {} records, {} commits, {} segments scanned; clean shutdown: {}; torn tail bytes discarded: {}",
                 recovery.records_scanned, recovery.commits_applied, recovery.segments_scanned, recovery.clean_shutdown, recovery.tail_bytes_zeroed
             );
+            let checkpoint = match (report.checkpoint_verified, recovery.checkpoints_rejected) {
+                (true, _) => {
+                    format!("index checkpoint: {} keys, verified against the whole log", recovery.checkpoint_keys)
+                }
+                (false, 0) => "index checkpoint: none".to_string(),
+                (false, rejected) => format!(
+                    "index checkpoint: {rejected} not usable ({}); the whole log was read",
+                    recovery.checkpoint_rejection.unwrap_or("?")
+                ),
+            };
+            println!("{checkpoint}");
             if !stats_only {
                 println!("ok: superblock and every committed record verified");
             }

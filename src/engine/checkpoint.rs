@@ -18,7 +18,7 @@
 use std::ops::Bound;
 
 use super::hooks::ProtocolHooks;
-use super::write::CLEANER_RESERVE_SEGMENTS;
+use super::write::{CLEANER_RESERVE_SEGMENTS, OUT_OF_SPACE_ATTEMPTS_MAX};
 use super::{Engine, Writer};
 use crate::checkpoint::format::{encode_leaf, part_head, PART_HEAD_BYTES, SUMMARY_BYTES};
 use crate::checkpoint::{Summary, TableEntry};
@@ -59,8 +59,8 @@ pub(crate) struct CheckpointTask {
     table: Vec<TableEntry>,
     /// Part 0's payload: the summary's place, the table, then leaves. Written last.
     first: Vec<u8>,
-    /// Part 0's segment.
-    first_segment: SegmentIndex,
+    /// Part 0's segment, taken with the first item.
+    first_segment: Option<SegmentIndex>,
     /// The payload of the part being filled (after part 0 filled), and its segment.
     current: Option<(SegmentIndex, Vec<u8>)>,
     /// Every segment taken, part 0's first.
@@ -179,7 +179,6 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         };
         let head_commit = self.head_segment_commit(head.segment_index)?;
         let id = writer.space.next_generation();
-        let first_segment = self.take_checkpoint_segment(writer)?;
         let summary = Summary {
             id,
             covered_generation,
@@ -196,9 +195,9 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             store_id: writer.head.store_id,
             table,
             first: vec![0u8; SUMMARY_BYTES],
-            first_segment,
+            first_segment: None,
             current: None,
-            segments: vec![first_segment],
+            segments: Vec::new(),
             bound: None,
             exported: false,
             sealed: false,
@@ -211,10 +210,29 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         Ok(access::published_header(&self.medium, segment_start(index))?.commit_seq)
     }
 
-    /// A free segment for a checkpoint part, growing the file if none is free; never the
-    /// cleaner's reserve.
-    fn take_checkpoint_segment(&self, writer: &mut Writer) -> Result<SegmentIndex, Error> {
-        self.ensure_capacity(writer, 1, CLEANER_RESERVE_SEGMENTS, false)?;
+    /// A free segment for a checkpoint part, never the cleaner's reserve. Like a writer, it
+    /// makes space (commits, cleans) before it grows the file past the space budget, and grows
+    /// it only when nothing can be reclaimed. Takes the cleaner and commit mutexes: called with
+    /// no lock held.
+    fn take_checkpoint_segment(&self) -> Result<SegmentIndex, Error> {
+        let mut within_budget = self.options.background_cleaning;
+        for _ in 0..=OUT_OF_SPACE_ATTEMPTS_MAX {
+            {
+                let mut writer = self.lock(&self.writer)?;
+                // As "needed", not as a reserve: a reserve makes the caller commit before it
+                // grows, which `make_space` below does instead.
+                match self.ensure_capacity(&mut writer, 1 + CLEANER_RESERVE_SEGMENTS, 0, within_budget) {
+                    Ok(()) => return Ok(writer.space.take_for_checkpoint()),
+                    Err(Error::NoSpace) if within_budget => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            if !self.make_space()? {
+                within_budget = false;
+            }
+        }
+        let mut writer = self.lock(&self.writer)?;
+        self.ensure_capacity(&mut writer, 1 + CLEANER_RESERVE_SEGMENTS, 0, false)?;
         Ok(writer.space.take_for_checkpoint())
     }
 
@@ -255,9 +273,10 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// Appends one item to the part being filled, writing that part out when the item does
     /// not fit (part 0 is kept for the end).
     fn push_item(&self, task: &mut CheckpointTask, item: &[u8]) -> Result<(), Error> {
+        let first_segment = self.first_segment(task)?;
         let fits = |segment: SegmentIndex, payload: &Vec<u8>| payload.len() + item.len() <= part_capacity(segment);
         let full = match &task.current {
-            None => !fits(task.first_segment, &task.first),
+            None => !fits(first_segment, &task.first),
             Some((segment, payload)) => !fits(*segment, payload),
         };
         if full {
@@ -265,10 +284,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
                 let part = task.segments.len() as u64 - 1;
                 self.write_part(task, segment, part, &payload)?;
             }
-            let segment = {
-                let mut writer = self.lock(&self.writer)?;
-                self.take_checkpoint_segment(&mut writer)?
-            };
+            let segment = self.take_checkpoint_segment()?;
             task.segments.push(segment);
             task.current = Some((segment, Vec::with_capacity(part_capacity(segment))));
             assert!(item.len() <= part_capacity(segment), "a leaf item fits one part");
@@ -278,6 +294,18 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             Some((_, payload)) => payload.extend_from_slice(item),
         }
         Ok(())
+    }
+
+    /// Part 0's segment, taken the first time it is needed.
+    fn first_segment(&self, task: &mut CheckpointTask) -> Result<SegmentIndex, Error> {
+        if let Some(segment) = task.first_segment {
+            return Ok(segment);
+        }
+        let segment = self.take_checkpoint_segment()?;
+        assert!(task.segments.is_empty(), "part 0's segment is the first taken");
+        task.segments.push(segment);
+        task.first_segment = Some(segment);
+        Ok(segment)
     }
 
     /// Writes part `part` (head and payload) into `segment`, flushes and fences it.
@@ -300,6 +328,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// `names_through` is.
     pub(crate) fn checkpoint_seal(&self, task: &mut CheckpointTask) -> Result<(), Error> {
         assert!(task.exported && !task.sealed, "a finished export is sealed once");
+        let first_segment = self.first_segment(task)?;
         if let Some((segment, payload)) = task.current.take() {
             let part = task.segments.len() as u64 - 1;
             self.write_part(task, segment, part, &payload)?;
@@ -322,7 +351,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         task.summary.parts = task.segments.len() as u64;
         let mut first = std::mem::take(&mut task.first);
         first[..SUMMARY_BYTES].copy_from_slice(&task.summary.encode());
-        self.write_part(task, task.first_segment, 0, &first)?;
+        self.write_part(task, first_segment, 0, &first)?;
         task.sealed = true;
         Ok(())
     }

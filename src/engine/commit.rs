@@ -180,7 +180,11 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     pub(crate) fn close(&self) -> Result<(), Error> {
         self.check_writable()?;
         if self.checkpoint_due_at_close()? {
-            self.checkpoint()?;
+            // Only an optimisation of the next open: a full file (or disk) skips it.
+            match self.checkpoint() {
+                Ok(()) | Err(Error::NoSpace) => {}
+                Err(error) => return Err(error),
+            }
         }
         let mut commit = self.lock(&self.commit)?;
         self.commit_locked(&mut commit, |_| ())?;

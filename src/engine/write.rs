@@ -21,7 +21,7 @@ pub(super) const CLEANER_RESERVE_SEGMENTS: u64 = 1;
 /// Times a writer that finds no free space makes space itself (a commit or a cleaning step
 /// each, [`Engine::make_space`]) before it grows the file regardless: only other writers taking
 /// the space it made, every time, can use them all up.
-const OUT_OF_SPACE_ATTEMPTS_MAX: usize = 64;
+pub(super) const OUT_OF_SPACE_ATTEMPTS_MAX: usize = 64;
 
 impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     fn validate_op(&self, op: &Op<'_>) -> Result<(), Error> {
@@ -97,7 +97,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// take the space first: then it makes more). `Ok(false)`: nothing can be reclaimed: nothing
     /// cleaned waits for a commit and, after a commit moved the cleaning boundary past
     /// everything written, no segment is worth cleaning.
-    fn make_space(&self) -> Result<bool, Error> {
+    pub(super) fn make_space(&self) -> Result<bool, Error> {
         let held = self.lock(&self.cleaner)?;
         // Bounded: two rounds, the second after a commit that moves the boundary to the head.
         for round in 0..2 {

@@ -2,7 +2,7 @@
 //! process (scripts/bench-index.sh runs them and drops the page cache in between).
 //!
 //! ```text
-//! daxkv-ycsb index-table load    -db <engine> -n <N> -dir <dir> [-seed S] [-batch 100000]
+//! daxkv-ycsb index-table load    -db <engine> -n <N> -dir <dir> [-seed S] [-batch 100000] [-end close|crash]
 //! daxkv-ycsb index-table measure -db <engine> -n <N> -dir <dir> [-seed S] [-gets 1000000] [-cache cold|warm]
 //! daxkv-ycsb index-table report  <results.jsonl> <table.md>
 //! ```
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const USAGE: &str = "usage:
-  daxkv-ycsb index-table load    -db <engine> -n <N> -dir <dir> [-seed S] [-batch 100000]
+  daxkv-ycsb index-table load    -db <engine> -n <N> -dir <dir> [-seed S] [-batch 100000] [-end close|crash]
   daxkv-ycsb index-table measure -db <engine> -n <N> -dir <dir> [-seed S] [-gets 1000000] [-cache cold|warm]
   daxkv-ycsb index-table report  <results.jsonl> <table.md>
 engines: daxkv, lmdb, redb, fjall (the peers need their cargo features)";
@@ -131,6 +131,9 @@ struct Cli {
     batch: u64,
     gets: u64,
     cache: String,
+    /// How `load` ends: `close`, or `crash` (the handle is dropped without a clean close, as a
+    /// kill -9 leaves it; the next open recovers).
+    end: String,
 }
 
 fn parse(args: &[String]) -> Result<Cli> {
@@ -142,6 +145,7 @@ fn parse(args: &[String]) -> Result<Cli> {
         batch: 100_000,
         gets: 1_000_000,
         cache: "unknown".into(),
+        end: "close".into(),
     };
     let mut i = 0;
     while i < args.len() {
@@ -156,6 +160,7 @@ fn parse(args: &[String]) -> Result<Cli> {
             "-batch" => c.batch = num(v)?.max(1),
             "-gets" => c.gets = num(v)?,
             "-cache" => c.cache = v.clone(),
+            "-end" if v == "close" || v == "crash" => c.end = v.clone(),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
         i += 2;
@@ -184,6 +189,12 @@ trait Loader {
     /// commits it durably.
     fn write_batch(&mut self, seed: u64, first: u64, end: u64) -> Result<()>;
     fn close(self: Box<Self>) -> Result<()>;
+    /// Ends without a clean close, as a kill -9 would; returns the log bytes an open must
+    /// replay, where the engine reports it (0 otherwise).
+    fn crash(self: Box<Self>) -> Result<u64> {
+        std::mem::forget(self);
+        Ok(0)
+    }
 }
 
 /// Hands records `first..end` to `f`.
@@ -230,13 +241,19 @@ fn load(c: &Cli) -> Result<()> {
     let load_s = t.elapsed().as_secs_f64();
     let rss = rss_anon();
     let t_close = Instant::now();
-    l.close()?;
+    let tail_bytes = if c.end == "crash" {
+        l.crash()?
+    } else {
+        l.close()?;
+        0
+    };
     let close_s = t_close.elapsed().as_secs_f64();
     let (alloc, apparent) = space(&c.dir);
     let out = json!({
         "phase": "load", "db": c.db, "n": c.n, "seed": c.seed, "batch": c.batch,
         "key_bytes": KEY_BYTES, "value_bytes": VALUE_BYTES,
         "open_empty_s": open_s, "load_s": load_s, "puts_per_s": c.n as f64 / load_s, "close_s": close_s,
+        "end": c.end, "tail_bytes": tail_bytes,
         "rss_anon_end": rss, "disk_alloc_bytes": alloc, "disk_apparent_bytes": apparent, "loadavg": la,
     });
     eprintln!(
@@ -274,6 +291,11 @@ mod dax {
         }
         fn close(self: Box<Self>) -> Result<()> {
             self.db.close().map_err(e)
+        }
+        fn crash(self: Box<Self>) -> Result<u64> {
+            let tail = self.db.stats().log_bytes_since_checkpoint;
+            self.db.abandon();
+            Ok(tail)
         }
     }
 }
