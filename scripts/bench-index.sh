@@ -22,13 +22,15 @@
 #   ("daxkv lmdb redb fjall"), GETS (1000000), BATCH (100000), SEED (42), DATA (store dir;
 #   ycsb/target/bench-index-data), OUT (ycsb/target/index-results/<timestamp>), JOBS (cargo -j, 2),
 #   FEATURES ("lmdb,redb,fjall"), DROP_CACHE (1; 0 = never drop, open row labelled warm),
-#   REPEAT (1), STRUCT_NS ("": skip; e.g. "1000000 5000000"), STRUCTURES (all six).
+#   REPEAT (1), END (close; crash = the load ends without a clean close, as kill -9 leaves it,
+#   so the open recovers; daxkv reports the log bytes it must replay as tail_bytes),
+#   STRUCT_NS ("": skip; e.g. "1000000 5000000"), STRUCTURES (all six).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 for a in "$@"; do
   case "$a" in
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -41,6 +43,7 @@ JOBS="${JOBS:-2}"
 FEATURES="${FEATURES:-lmdb,redb,fjall}"
 DROP_CACHE="${DROP_CACHE:-1}"
 REPEAT="${REPEAT:-1}"
+END="${END:-close}"
 STRUCT_NS="${STRUCT_NS:-}"
 STRUCTURES="${STRUCTURES:-skiplist+papaya scc-tree scc-tree-vec scc-hash btree-vec btree-array}"
 DATA="${DATA:-$ROOT/ycsb/target/bench-index-data}"
@@ -71,7 +74,7 @@ if [ "$probe" != cold ]; then
 fi
 
 {
-  echo "date: $(date -u +%FT%TZ)"; echo "NS=$NS ENGINES=$ENGINES GETS=$GETS BATCH=$BATCH SEED=$SEED"
+  echo "date: $(date -u +%FT%TZ)"; echo "NS=$NS ENGINES=$ENGINES GETS=$GETS BATCH=$BATCH SEED=$SEED END=$END"
   echo "kernel: $(uname -r)"; echo "cpus: $(nproc)"; echo "mem: $(free -g | awk '/^Mem/{print $2" GiB"}')"
   echo "fs: $(df -T "$DATA" | awk 'NR==2{print $2" "$1}')"
   echo "rustc: $(rustc --version)"; echo "daxkv commit: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo none)"
@@ -97,7 +100,7 @@ for n in $NS; do
       echo "== N=$n round $r/$REPEAT $e   (loadavg $(cut -d' ' -f1-3 /proc/loadavg), df $(df -h "$DATA" | awk 'NR==2{print $4}') free)"
       dir="$DATA/${e}_$n"
       rm -rf "${dir:?}"
-      if run "load_${e}_${n}_r$r" load -db "$e" -n "$n" -dir "$dir" -seed "$SEED" -batch "$BATCH"; then
+      if run "load_${e}_${n}_r$r" load -db "$e" -n "$n" -dir "$dir" -seed "$SEED" -batch "$BATCH" -end "$END"; then
         cache="$(drop_cache)"
         run "measure_${e}_${n}_r$r" measure -db "$e" -n "$n" -dir "$dir" -seed "$SEED" -gets "$GETS" -cache "$cache" || true
       fi

@@ -14,8 +14,10 @@ const VALUE_BYTES: usize = 4000;
 const UPDATE_MULTIPLE: u64 = 10;
 /// Default target 1.3, so a budget of 1.3 x live + 4 segments (8 MiB, 0.52 x of the 16.2 MB live
 /// here), and one segment more that a cleaning step's copies may add (docs/design.md, "Writers
-/// and space"): 1.95 x. Measured: 1.817 (14 segments, the budget's whole segments).
-const FILE_OVER_LIVE_MAX: f64 = 1.3 + (5 * (2 << 20)) as f64 / (KEYS * (32 + 8 + VALUE_BYTES as u64)) as f64;
+/// and space"): 1.95 x. Measured: 1.817 (14 segments, the budget's whole segments). Plus the
+/// two segments index checkpoints hold (outside the amplification: the durable one and the one
+/// being taken, one segment each for 4,000 keys): 2.21 x.
+const FILE_OVER_LIVE_MAX: f64 = 1.3 + (7 * (2 << 20)) as f64 / (KEYS * (32 + 8 + VALUE_BYTES as u64)) as f64;
 
 fn value(key: u64, version: u64) -> Vec<u8> {
     versioned_value(key, version, VALUE_BYTES)
