@@ -92,24 +92,30 @@ impl<'a> Tags<'a> {
         self.tags
     }
 
-    /// These tags with `key` inserted at `at` (the caller found that position by search): the
-    /// new prefix (a prefix of this one) and the new tags, ascending.
-    pub(super) fn with_inserted(&self, at: usize, key: &[u8]) -> (&'a [u8], impl ExactSizeIterator<Item = u64> + 'a) {
-        assert!(at <= self.len());
-        let (prefix, tags) = (self.prefix, self.tags);
-        let shared = common_prefix_len(prefix, key);
-        let new = tag_of(key, shared);
-        let old = move |tag: &u64| if shared == prefix.len() { *tag } else { retag(*tag, prefix, shared) };
-        let all = tags[..at].iter().map(old).chain(std::iter::once(new)).chain(tags[at..].iter().map(old));
-        (&prefix[..shared], ExactLen(all, tags.len() + 1))
+    /// Where `key` would join this node: the node's new prefix (a prefix of this one), `key`'s
+    /// tag under it, and whether the other tags stay as they are (the prefix did not shrink).
+    #[inline]
+    pub(super) fn placing(&self, key: &[u8]) -> (&'a [u8], u64, bool) {
+        let shared = common_prefix_len(self.prefix, key);
+        (&self.prefix[..shared], tag_of(key, shared), shared == self.prefix.len())
     }
 
-    /// These tags without the one at `at`, under the same prefix (still valid, perhaps no longer
-    /// the longest).
-    pub(super) fn with_removed(&self, at: usize) -> (&'a [u8], impl ExactSizeIterator<Item = u64> + 'a) {
-        assert!(at < self.len());
-        let all = self.tags[..at].iter().chain(&self.tags[at + 1..]).copied();
-        (self.prefix, ExactLen(all, self.tags.len() - 1))
+    /// These tags under the shorter prefix `prefix[..shared]`, recomputed without a full key.
+    pub(super) fn retagged(&self, shared: usize) -> impl ExactSizeIterator<Item = u64> + 'a {
+        let prefix = self.prefix;
+        assert!(shared <= prefix.len());
+        self.tags.iter().map(move |&tag| retag(tag, prefix, shared))
+    }
+
+    /// These tags with `key` inserted at `at` (the caller found that position by search): the
+    /// new prefix and the new tags, ascending.
+    #[cfg(test)]
+    fn with_inserted(&self, at: usize, key: &[u8]) -> (&'a [u8], Vec<u64>) {
+        assert!(at <= self.len());
+        let (prefix, tag, kept) = self.placing(key);
+        let mut tags: Vec<u64> = if kept { self.tags.to_vec() } else { self.retagged(prefix.len()).collect() };
+        tags.insert(at, tag);
+        (prefix, tags)
     }
 
     /// The index of the first key ≥ `key`, and whether that key equals it. `full(i)` returns
@@ -136,21 +142,6 @@ impl<'a> Tags<'a> {
         (self.tags.len(), false)
     }
 }
-
-/// An iterator whose length is known to the caller (chains lose `ExactSizeIterator`).
-pub(super) struct ExactLen<I>(pub(super) I, pub(super) usize);
-
-impl<I: Iterator<Item = u64>> Iterator for ExactLen<I> {
-    type Item = u64;
-    fn next(&mut self) -> Option<u64> {
-        self.0.next()
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.1, Some(self.1))
-    }
-}
-
-impl<I: Iterator<Item = u64>> ExactSizeIterator for ExactLen<I> {}
 
 #[cfg(test)]
 mod tests {
@@ -186,7 +177,7 @@ mod tests {
             let (at, found) = Tags::new(&prefix, &tags).lower_bound(key, |index| keys[index]);
             assert!(!found);
             let (new_prefix, new_tags) = Tags::new(&prefix, &tags).with_inserted(at, key);
-            (prefix, tags) = (new_prefix.to_vec(), new_tags.collect());
+            (prefix, tags) = (new_prefix.to_vec(), new_tags);
             keys.insert(at, key);
             let probes: [&[u8]; 7] =
                 [b"", b"user", b"user00001", b"user000010\0", b"user00002", b"zz", b"user0000100000000"];
@@ -195,14 +186,11 @@ mod tests {
                 assert_eq!(found, reference(&keys, probe), "{probe:?}");
             }
         }
-        let (removed_prefix, removed) = Tags::new(&prefix, &tags).with_removed(2);
-        let removed: Vec<u64> = removed.collect();
+        // A removal keeps the prefix (still shared, perhaps no longer the longest) and the others' tags.
+        tags.remove(2);
         keys.remove(2);
         for probe in keys.clone() {
-            assert_eq!(
-                Tags::new(removed_prefix, &removed).lower_bound(probe, |index| keys[index]),
-                reference(&keys, probe)
-            );
+            assert_eq!(Tags::new(&prefix, &tags).lower_bound(probe, |index| keys[index]), reference(&keys, probe));
         }
     }
 }

@@ -31,8 +31,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crossbeam_epoch::{self as epoch, Guard};
 
-use super::tags::{self, tag_of, ExactLen, PREFIX_BYTES_MAX};
-use node::{Inner, Kind, Leaf, Link, NewNode, Node, NodePointer};
+use super::tags::{self, tag_of, PREFIX_BYTES_MAX};
+use node::{Inner, Kind, Leaf, Link, NewNode, Node, NodePointer, Splice};
 
 mod node;
 
@@ -131,6 +131,32 @@ fn leaf_of_slots(slots: &[u64], source: &impl KeySource) -> NewNode {
     NewNode::leaf(prefix, tags, slots.iter().copied())
 }
 
+/// A leaf of `slots` and their `tags` under `prefix` (a half of a leaf split): the tags as they
+/// are when the keys share no longer prefix (only the first and last key are read), else retagged
+/// from the keys under the longer one.
+fn leaf_of_half(prefix: &[u8], tags: &[u64], slots: &[u64], source: &impl KeySource) -> NewNode {
+    assert!(!slots.is_empty() && tags.len() == slots.len());
+    let longest = tags::prefix_len_of(source.key(slots[0]), source.key(slots[slots.len() - 1]));
+    debug_assert!(longest >= prefix.len(), "keys of a leaf share its prefix");
+    if longest > prefix.len() {
+        return leaf_of_slots(slots, source);
+    }
+    NewNode::leaf(prefix, tags.iter().copied(), slots.iter().copied())
+}
+
+/// The leaf of `lower`'s then `upper`'s entries without the entry `removed` (counted across both),
+/// under the prefix both leaves share: tags retagged, no key read.
+fn merged_leaf(lower: Leaf<'_>, upper: Leaf<'_>, removed: usize) -> NewNode {
+    assert!(removed < lower.len() + upper.len());
+    let (lower_tags, upper_tags) = (lower.tags(), upper.tags());
+    let shared = tags::common_prefix_len(lower_tags.prefix(), upper_tags.prefix());
+    let mut tags: Vec<u64> = lower_tags.retagged(shared).chain(upper_tags.retagged(shared)).collect();
+    let mut slots: Vec<u64> = lower.slot_values().chain(upper.slot_values()).collect();
+    tags.remove(removed);
+    slots.remove(removed);
+    NewNode::leaf(&lower_tags.prefix()[..shared], tags.into_iter(), slots.into_iter())
+}
+
 /// An inner node of `separators` and `children` (one more), its tags taken from the separators.
 fn inner_of_parts(separators: &[&[u8]], children: &[NodePointer]) -> NewNode {
     let prefix: &[u8] = match (separators.first(), separators.last()) {
@@ -179,30 +205,43 @@ impl<'g> Leaf<'g> {
     }
 
     /// This leaf with `slot` inserted at `at`, split in two if it overflows. One allocation
-    /// unless it splits: the tags and slots are written straight into the copy.
+    /// unless it splits: the tags and slots are copied straight into the copy (retagged first
+    /// in the rare case the prefix shrinks).
     fn inserted(self, at: usize, key: &[u8], slot: u64, source: &impl KeySource) -> Replacement {
         if self.len() < LEAF_KEYS_MAX {
-            let (prefix, tags) = self.tags().with_inserted(at, key);
-            let slots = self.slots();
-            let before = slots[..at].iter().map(|slot| slot.load(Ordering::Acquire));
-            let after = slots[at..].iter().map(|slot| slot.load(Ordering::Acquire));
-            let slots = before.chain(std::iter::once(slot)).chain(after);
-            return Replacement::One(NewNode::leaf(prefix, tags, ExactLen(slots, self.len() + 1)));
+            let tags = self.tags();
+            let (prefix, tag, kept) = tags.placing(key);
+            let change = Splice::Insert { tag, slot };
+            if kept {
+                return Replacement::One(NewNode::leaf_spliced(prefix, tags.tags(), self.slots(), at, change));
+            }
+            let retagged: Vec<u64> = tags.retagged(prefix.len()).collect();
+            return Replacement::One(NewNode::leaf_spliced(prefix, &retagged, self.slots(), at, change));
         }
-        let mut slots: Vec<u64> = self.slot_values().collect();
-        slots.insert(at, slot);
-        let (left, right) = slots.split_at(slots.len() / 2);
-        let separator: Box<[u8]> = source.key(right[0]).into();
-        Replacement::Split(leaf_of_slots(left, source), separator, leaf_of_slots(right, source))
+        self.split(at, key, slot, source)
     }
 
-    /// This leaf without the key at `at`.
+    /// This full leaf with `slot` inserted at `at`, as two halves. A half keeps the tags it has
+    /// (no key read but its first and last) unless its keys share a longer prefix than this leaf.
+    fn split(self, at: usize, key: &[u8], slot: u64, source: &impl KeySource) -> Replacement {
+        let tags = self.tags();
+        let (prefix, tag, kept) = tags.placing(key);
+        let mut all_tags: Vec<u64> = if kept { tags.tags().to_vec() } else { tags.retagged(prefix.len()).collect() };
+        all_tags.insert(at, tag);
+        let mut slots: Vec<u64> = self.slot_values().collect();
+        slots.insert(at, slot);
+        let half = slots.len() / 2;
+        let separator: Box<[u8]> = source.key(slots[half]).into();
+        let left = leaf_of_half(prefix, &all_tags[..half], &slots[..half], source);
+        let right = leaf_of_half(prefix, &all_tags[half..], &slots[half..], source);
+        Replacement::Split(left, separator, right)
+    }
+
+    /// This leaf without the key at `at` (under the same prefix: still shared, perhaps no longer
+    /// the longest).
     fn removed(self, at: usize) -> NewNode {
-        assert!(at < self.len());
-        let (prefix, tags) = self.tags().with_removed(at);
-        let slots = self.slots();
-        let kept = slots[..at].iter().chain(&slots[at + 1..]).map(|slot| slot.load(Ordering::Acquire));
-        NewNode::leaf(prefix, tags, ExactLen(kept, self.len() - 1))
+        let tags = self.tags();
+        NewNode::leaf_spliced(tags.prefix(), tags.tags(), self.slots(), at, Splice::Remove)
     }
 }
 
@@ -421,7 +460,7 @@ impl Tree {
         if path.len > 0 && remaining == 0 {
             self.install(&path, leaf.node(), Replacement::Gone, &guard);
         } else if path.len > 0 && remaining < LEAF_KEYS_MIN {
-            self.merge_or_install(&mut path, leaf, at, source, &guard);
+            self.merge_or_install(&mut path, leaf, at, &guard);
         } else {
             self.install(&path, leaf.node(), Replacement::One(leaf.removed(at)), &guard);
         }
@@ -432,14 +471,7 @@ impl Tree {
 
     /// Installs `leaf` without its key at `at`, merged with a neighbour under the same parent
     /// when both fit one leaf, else on its own.
-    fn merge_or_install<'g>(
-        &self,
-        path: &mut Path<'g>,
-        leaf: Leaf<'g>,
-        at: usize,
-        source: &impl KeySource,
-        guard: &'g Guard,
-    ) {
+    fn merge_or_install<'g>(&self, path: &mut Path<'g>, leaf: Leaf<'g>, at: usize, guard: &'g Guard) {
         let (parent, child) = path.step(path.len - 1);
         let neighbour_index = if child + 1 < parent.children().len() { child + 1 } else { child.wrapping_sub(1) };
         let neighbour = parent.children().get(neighbour_index).map(|link| link.load(guard).kind());
@@ -449,13 +481,11 @@ impl Tree {
         if leaf.len() - 1 + neighbour.len() > LEAF_KEYS_MAX {
             return self.install(path, leaf.node(), Replacement::One(leaf.removed(at)), guard);
         }
-        let kept = leaf.slot_values().enumerate().filter(|&(index, _)| index != at).map(|(_, slot)| slot);
-        let (first, slots): (usize, Vec<u64>) = if neighbour_index > child {
-            (child, kept.chain(neighbour.slot_values()).collect())
+        let (first, merged) = if neighbour_index > child {
+            (child, merged_leaf(leaf, neighbour, at))
         } else {
-            (neighbour_index, neighbour.slot_values().chain(kept).collect())
+            (neighbour_index, merged_leaf(neighbour, leaf, neighbour.len() + at))
         };
-        let merged = leaf_of_slots(&slots, source);
         let new_parent = parent.with_merged(first, merged);
         // SAFETY: the leaf and its neighbour are unlinked by the parent's replacement below (which
         // retires the parent itself), each once.

@@ -123,6 +123,15 @@ pub(super) struct Node<'g> {
     life: PhantomData<&'g Header>,
 }
 
+/// How [`NewNode::leaf_spliced`] changes the leaf it copies.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Splice {
+    /// A key joins, with this tag and slot.
+    Insert { tag: u64, slot: u64 },
+    /// The key at the place given is left out.
+    Remove,
+}
+
 /// A node's view by kind.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Kind<'g> {
@@ -177,6 +186,43 @@ impl NewNode {
         unsafe {
             write_all(node.0.as_ptr().add(shape.tags()).cast::<u64>(), count, tags);
             write_all(node.0.as_ptr().add(shape.entries()).cast::<AtomicU64>(), count, slots.map(AtomicU64::new));
+        }
+        node
+    }
+
+    /// A copy of a leaf's `tags` (already under `prefix`) and `slots`, with `tag` and `slot`
+    /// inserted at `at`, or the entry at `at` removed: each array copied in two pieces. Writer
+    /// only: the slots are read non-atomically, which is sound only because no other thread
+    /// stores to them.
+    pub(super) fn leaf_spliced(prefix: &[u8], tags: &[u64], slots: &[AtomicU64], at: usize, change: Splice) -> NewNode {
+        assert_eq!(tags.len(), slots.len(), "a leaf holds a slot per tag");
+        let (count, skipped) = match change {
+            Splice::Insert { .. } => (tags.len() + 1, 0),
+            Splice::Remove => (tags.len() - 1, 1),
+        };
+        assert!(at + skipped <= tags.len());
+        let shape = Shape { kind: LEAF, count, separator_bytes: 0 };
+        let node = NewNode::allocate(shape, prefix);
+        let (tags_to, slots_to) =
+            (node.0.as_ptr().wrapping_add(shape.tags()), node.0.as_ptr().wrapping_add(shape.entries()));
+        let (tags_to, slots_to) = (tags_to.cast::<u64>(), slots_to.cast::<u64>());
+        let slots_from = slots.as_ptr().cast::<u64>();
+        let inserted = usize::from(matches!(change, Splice::Insert { .. }));
+        let after = tags.len() - at - skipped;
+        // SAFETY: the new node has room for `count` tags and slots at these offsets (8-aligned);
+        // the pieces copied (`at` entries, then the `after` entries following the removed one or
+        // following the inserted one) are `count` entries in all, from arrays of `tags.len()`.
+        // `AtomicU64` has `u64`'s layout; reading the slots as plain words races with no write
+        // because only the writer, the caller, stores to slots.
+        unsafe {
+            std::ptr::copy_nonoverlapping(tags.as_ptr(), tags_to, at);
+            std::ptr::copy_nonoverlapping(tags.as_ptr().add(at + skipped), tags_to.add(at + inserted), after);
+            std::ptr::copy_nonoverlapping(slots_from, slots_to, at);
+            std::ptr::copy_nonoverlapping(slots_from.add(at + skipped), slots_to.add(at + inserted), after);
+            if let Splice::Insert { tag, slot } = change {
+                tags_to.add(at).write(tag);
+                slots_to.add(at).write(slot);
+            }
         }
         node
     }
