@@ -52,7 +52,7 @@ pub(crate) struct EntryRange {
 
 /// Most entries a range's first refill from either end reads: short scans (YCSB-E's take 1–100
 /// items) then copy little they do not return.
-const FIRST_REFILL_ENTRIES: usize = 8;
+const FIRST_REFILL_ENTRIES: usize = 16;
 /// Most entries a refill reads: more than a leaf holds, so the budget stops growing at a leaf.
 const REFILL_ENTRIES_MAX: usize = 1024;
 
@@ -125,6 +125,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         let mut batch = Vec::with_capacity(batch_bytes.min(64 * BATCHED_VALUE_BYTES_MAX as u64) as usize);
         let mut spans = std::mem::take(&mut entries.spans);
         spans.clear();
+        spans.reserve(entries.scratch.len());
         let failure = self.read_batch(&section, entries, end, &mut batch, &mut spans);
         drop(section);
         hand_out(entries, end, Bytes::from(batch), &mut spans);
@@ -273,6 +274,10 @@ fn push(entries: &mut EntryRange, end: End, item: Result<(Bytes, Bytes), Error>)
 /// Pushes the entries `spans` locates in `batch` to the buffer of `end`, and moves that end's
 /// bound past the last of them.
 fn hand_out(entries: &mut EntryRange, end: End, batch: Bytes, spans: &mut Vec<(Range<usize>, Value)>) {
+    match end {
+        End::Front => entries.front.reserve(spans.len()),
+        End::Back => entries.back.reserve(spans.len()),
+    }
     for (key, value) in spans.drain(..) {
         let value = match value {
             Value::Batched(span) => batch.slice(span),
