@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crossbeam_epoch::{self as epoch, Guard};
 
 use super::tags::{self, tag_of, PREFIX_BYTES_MAX};
-use node::{Inner, Kind, Leaf, Link, NewNode, Node, NodePointer, Splice};
+use node::{Inner, Kind, Leaf, Link, NewNode, Node, NodePointer, Retired, Splice};
 
 mod node;
 
@@ -100,6 +100,8 @@ pub(crate) struct Tree {
     len: AtomicUsize,
     /// Set while the writer changes the tree: a second writer is a caller's bug.
     writing: AtomicBool,
+    /// What the writer unlinked, not yet handed to the collector.
+    retired: Retired,
 }
 
 impl Default for Tree {
@@ -303,7 +305,12 @@ const BULK_FILL: usize = LEAF_KEYS_MAX * 3 / 4;
 
 impl Tree {
     fn of_root(root: NewNode, len: usize) -> Tree {
-        Tree { root: Link::new(root.into_pointer()), len: AtomicUsize::new(len), writing: AtomicBool::new(false) }
+        Tree {
+            root: Link::new(root.into_pointer()),
+            len: AtomicUsize::new(len),
+            writing: AtomicBool::new(false),
+            retired: Retired::default(),
+        }
     }
 
     /// A tree of `slots`, whose keys ascend strictly, built bottom-up in one pass (recovery).
@@ -428,10 +435,10 @@ impl Tree {
 
     /// Sets `key`'s slot to `slot`; returns the value it replaced. Writer only.
     pub(crate) fn set(&self, key: &[u8], slot: u64, source: &impl KeySource) -> Option<u64> {
-        let _writing = WriterMark::enter(&self.writing);
-        let guard = epoch::pin();
+        let writing = WriterMark::enter(&self.writing);
+        let guard = writing.guard();
         let mut path = Path::new();
-        let leaf = self.descend(Some(key), Descent::Toward, &guard, &mut path);
+        let leaf = self.descend(Some(key), Descent::Toward, guard, &mut path);
         let (at, found) = leaf.search(key, source);
         if found {
             // One writer: load-then-store cannot race (a swap would be a full barrier).
@@ -440,17 +447,18 @@ impl Tree {
             return Some(old);
         }
         let replacement = leaf.inserted(at, key, slot, source);
-        self.install(&path, leaf.node(), replacement, &guard);
+        self.install(&path, leaf.node(), replacement);
         self.len.fetch_add(1, Ordering::Relaxed);
+        self.retired.flush();
         None
     }
 
     /// Removes `key`; returns its slot value. Writer only.
     pub(crate) fn remove(&self, key: &[u8], source: &impl KeySource) -> Option<u64> {
-        let _writing = WriterMark::enter(&self.writing);
-        let guard = epoch::pin();
+        let writing = WriterMark::enter(&self.writing);
+        let guard = writing.guard();
         let mut path = Path::new();
-        let leaf = self.descend(Some(key), Descent::Toward, &guard, &mut path);
+        let leaf = self.descend(Some(key), Descent::Toward, guard, &mut path);
         let (at, found) = leaf.search(key, source);
         if !found {
             return None;
@@ -458,14 +466,15 @@ impl Tree {
         let old = leaf.slot(at);
         let remaining = leaf.len() - 1;
         if path.len > 0 && remaining == 0 {
-            self.install(&path, leaf.node(), Replacement::Gone, &guard);
+            self.install(&path, leaf.node(), Replacement::Gone);
         } else if path.len > 0 && remaining < LEAF_KEYS_MIN {
-            self.merge_or_install(&mut path, leaf, at, &guard);
+            self.merge_or_install(&mut path, leaf, at, guard);
         } else {
-            self.install(&path, leaf.node(), Replacement::One(leaf.removed(at)), &guard);
+            self.install(&path, leaf.node(), Replacement::One(leaf.removed(at)));
         }
-        self.collapse_root(&guard);
+        self.collapse_root(guard);
         self.len.fetch_sub(1, Ordering::Relaxed);
+        self.retired.flush();
         Some(old)
     }
 
@@ -476,10 +485,10 @@ impl Tree {
         let neighbour_index = if child + 1 < parent.children().len() { child + 1 } else { child.wrapping_sub(1) };
         let neighbour = parent.children().get(neighbour_index).map(|link| link.load(guard).kind());
         let Some(Kind::Leaf(neighbour)) = neighbour else {
-            return self.install(path, leaf.node(), Replacement::One(leaf.removed(at)), guard);
+            return self.install(path, leaf.node(), Replacement::One(leaf.removed(at)));
         };
         if leaf.len() - 1 + neighbour.len() > LEAF_KEYS_MAX {
-            return self.install(path, leaf.node(), Replacement::One(leaf.removed(at)), guard);
+            return self.install(path, leaf.node(), Replacement::One(leaf.removed(at)));
         }
         let (first, merged) = if neighbour_index > child {
             (child, merged_leaf(leaf, neighbour, at))
@@ -490,19 +499,19 @@ impl Tree {
         // SAFETY: the leaf and its neighbour are unlinked by the parent's replacement below (which
         // retires the parent itself), each once.
         unsafe {
-            node::retire(guard, leaf.node());
-            node::retire(guard, neighbour.node());
+            self.retired.add(leaf.node());
+            self.retired.add(neighbour.node());
         }
         path.len -= 1;
-        self.install(path, parent.node(), Replacement::One(new_parent), guard);
+        self.install(path, parent.node(), Replacement::One(new_parent));
     }
 
     /// Replaces the node `old` (reached through `path`) by `replacement`, copying ancestors as
     /// far as a split or a removal reaches, and retires what it unlinked.
-    fn install<'g>(&self, path: &Path<'g>, old: Node<'g>, replacement: Replacement, guard: &'g Guard) {
+    fn install<'g>(&self, path: &Path<'g>, old: Node<'g>, replacement: Replacement) {
         // SAFETY: `old` is unlinked by this installation (its parent's link, or the root, now
         // names its replacement), and the writer unlinks each node once.
-        unsafe { node::retire(guard, old) };
+        unsafe { self.retired.add(old) };
         let mut replacement = replacement;
         for level in (0..path.len).rev() {
             let (parent, child) = path.step(level);
@@ -515,7 +524,7 @@ impl Tree {
                 Replacement::Gone => parent.without(child),
             };
             // SAFETY: the parent is replaced at the next level up (or at the root), once.
-            unsafe { node::retire(guard, parent.node()) };
+            unsafe { self.retired.add(parent.node()) };
         }
         let root = match replacement {
             Replacement::One(new) => new,
@@ -537,7 +546,7 @@ impl Tree {
             }
             self.root.store(inner.children()[0].load(guard).pointer());
             // SAFETY: the old root is unlinked by the store above; its child lives on as root.
-            unsafe { node::retire(guard, root) };
+            unsafe { self.retired.add(root) };
         }
     }
 
@@ -708,6 +717,16 @@ impl<'a> WriterMark<'a> {
             assert!(!was_writing, "two writers changed the index at once");
         }
         WriterMark(flag)
+    }
+
+    /// The writer's guard, not pinned: the writer reaches only nodes linked now, which only it
+    /// unlinks, and it hands what it unlinked to the collector only at the end of an operation
+    /// ([`Retired::flush`]), so no node it reads is freed while it reads. Never used to defer.
+    fn guard(&self) -> &'static Guard {
+        // SAFETY: see above: nothing the writer loads under this guard can be freed before the
+        // operation ends, and it defers nothing through it (a deferred function would run at
+        // once).
+        unsafe { epoch::unprotected() }
     }
 }
 

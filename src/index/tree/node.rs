@@ -19,7 +19,8 @@
 //! - [`NewNode`] owns a node nobody can see yet; dropping it frees the node (not its children).
 //! - [`Node`] is a view of a node that a [`Link`] (the root, or a parent's child pointer) named
 //!   while an epoch guard was pinned: it lives as long as that guard, because the tree frees a
-//!   node only through [`retire`] after unlinking it.
+//!   node only through [`Retired`] after unlinking it. The writer, which alone unlinks nodes,
+//!   reads under an unpinned guard: what it reaches from the root is linked, hence allocated.
 //! - [`NodePointer`] is a node's address without a lifetime: what a new inner node stores for a
 //!   child it shares with the node it replaces.
 //!
@@ -31,6 +32,7 @@ use std::alloc::{self, Layout};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use crossbeam_epoch::Guard;
 
@@ -291,7 +293,7 @@ impl NewNode {
     }
 
     /// The node's address, for the link it is about to be stored in: ownership passes to the
-    /// tree, which frees it through [`retire`] or when it drops.
+    /// tree, which frees it through [`Retired`] or when it drops.
     pub(super) fn into_pointer(self) -> NodePointer {
         let pointer = NodePointer(self.0);
         std::mem::forget(self);
@@ -337,15 +339,58 @@ pub(super) unsafe fn free(node: NodePointer) {
     unsafe { alloc::dealloc(node.0.as_ptr(), layout) };
 }
 
-/// Hands `node` to the collector: freed once no pinned reader can hold it.
-///
-/// # Safety
-/// `node` must have just been unlinked (no link names it any more), and be retired once.
-pub(super) unsafe fn retire(guard: &Guard, node: Node<'_>) {
-    let pointer = node.pointer();
-    // SAFETY: no link names the node, so only readers pinned before now can hold it, and the
-    // collector runs the free after every such pin ended; retired once, so freed once.
-    unsafe { guard.defer_unchecked(move || free(pointer)) };
+/// Retired nodes handed to the collector at once.
+const RETIRED_BATCH: usize = 64;
+
+/// The nodes the writer unlinked and has not handed to the collector yet. The writer reads the
+/// tree without pinning the epoch (it reaches only linked nodes, and only it unlinks them); it
+/// hands what it unlinked to the collector in batches, with one pin and one deferred function
+/// per [`RETIRED_BATCH`] nodes, each time after the last read of its operation.
+#[derive(Debug, Default)]
+pub(super) struct Retired(Mutex<Vec<NodePointer>>);
+
+// SAFETY: a node's address carries no tie to a thread: who may read or free the node is the
+// tree's discipline (see the module docs), whichever thread holds the address.
+unsafe impl Send for NodePointer {}
+
+impl Retired {
+    /// Adds `node`, freed once no reader pinned before the next [`Retired::flush`] can hold it.
+    ///
+    /// # Safety
+    /// `node` must have just been unlinked (no link names it any more), and be retired once.
+    pub(super) unsafe fn add(&self, node: Node<'_>) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(node.pointer());
+    }
+
+    /// Hands the nodes retired so far to the collector when a batch is full. The writer calls
+    /// it at the end of an operation, after its last read of a node.
+    pub(super) fn flush(&self) {
+        let mut retired = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if retired.len() < RETIRED_BATCH {
+            return;
+        }
+        let batch = std::mem::replace(&mut *retired, Vec::with_capacity(RETIRED_BATCH));
+        drop(retired);
+        let guard = crossbeam_epoch::pin();
+        // SAFETY: every node of the batch was unlinked before this pin, by the writer, which
+        // read none of them since; so only readers pinned before now can hold one, and the
+        // collector runs the function after every such pin ended. Each node was retired once.
+        unsafe { guard.defer_unchecked(move || batch.into_iter().for_each(|node| free(node))) };
+        // Off this thread's local bag (which would hold 64 batches before it is sealed) and
+        // into the global queue, so that retired nodes wait two epochs, not 4096 retirements.
+        guard.flush();
+    }
+}
+
+impl Drop for Retired {
+    fn drop(&mut self) {
+        let retired = self.0.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for node in retired.drain(..) {
+            // SAFETY: dropped with its tree, which no reader can reach any more (a reader holds
+            // a reference to the tree while it reads); each node retired once.
+            unsafe { free(node) };
+        }
+    }
 }
 
 impl NodePointer {
@@ -370,7 +415,7 @@ impl<'g> Node<'g> {
         Shape { kind: header.kind, count: usize::from(header.count), separator_bytes: header.separator_bytes as usize }
     }
 
-    /// Its address (for a new parent sharing it, or for [`retire`]).
+    /// Its address (for a new parent sharing it, or for [`Retired`]).
     pub(super) fn pointer(self) -> NodePointer {
         NodePointer(self.base)
     }
