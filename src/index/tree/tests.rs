@@ -287,7 +287,8 @@ fn a_tree_rebuilt_from_its_exported_leaves_holds_the_same_keys() {
                 assert!(Tree::from_leaves(vec![(smallest.clone(), unsorted)]).is_err());
             }
             let mut empty = image.clone();
-            (empty.tags.clear(), empty.slots.clear());
+            empty.tags.clear();
+            empty.slots.clear();
             assert!(Tree::from_leaves(vec![(smallest.clone(), empty)]).is_err());
         }
         if leaves.len() > 1 {
