@@ -7,6 +7,13 @@
 //! nodes own copies of their separator keys (one per child boundary, a few per thousand keys),
 //! because a separator must outlive the record it was copied from.
 //!
+//! Each node is one allocation ([`node`]): a header holding the prefix, then the tags, then the
+//! slots (leaf) or the child pointers and the separators (inner). A search reads one allocation
+//! per level; an insert's copy of a leaf is one allocation, its tags and slots copied in two
+//! pieces each. A split reads only the first and last key of each half and keeps the tags unless
+//! a half's keys share a longer prefix; a merge retags under the prefix both leaves share, with
+//! no key read.
+//!
 //! `separators[i]` is a lower bound of `children[i + 1]`: every key under `children[i]` is below
 //! it, every key under `children[i + 1]` at or above it. Leaves are never empty except a root
 //! leaf; inner nodes have at least one child.
@@ -20,7 +27,10 @@
 //!   pointer in its parent; a split or a merge copies the parent too, and so on up to the root.
 //!   A reader that loaded the old pointer goes on reading a complete old node.
 //! - A replaced node is freed through crossbeam-epoch once no pinned reader can hold it.
-//!   Readers pin for one search or one leaf's worth of iteration, never across calls.
+//!   Readers pin for one search or one leaf's worth of iteration, never across calls. The
+//!   writer does not pin: it reaches only linked nodes, which only it unlinks, and it hands what
+//!   it unlinked to the collector in batches of 64, at the end of an operation (one pin and one
+//!   deferred function per batch).
 //!
 //! A reader's search therefore sees, in each node, a state that node held: a get returns a value
 //! the key held during the get, and an iteration step returns the keys of one leaf as it was.
