@@ -1,8 +1,9 @@
 //! The index's figures in one process, for comparing two builds of daxkv side by side (the
 //! cross-engine table is `scripts/bench-index.sh`): load N random 16-byte keys with 100-byte
 //! values (`Deferred`, a commit every 100 k puts, one thread), anonymous memory per key, 1 M
-//! random gets, a full ordered scan (forward), close, and a reopen (warm page cache) timed until
-//! the first get answers.
+//! random gets, a full ordered scan (forward), 100 k short scans (YCSB-E's shape: from a random
+//! loaded key, 1 to 100 items, uniform), close, and a reopen (warm page cache) timed until the
+//! first get answers. `DAXKV_GETS`, `DAXKV_SCANS` and `DAXKV_SHORT_SCANS` change the counts.
 //!
 //! `cargo run --release --example index_figures -- [N] [dir]` (N defaults to 1,000,000; the
 //! store goes in a temporary directory under `dir`, default the system's).
@@ -76,6 +77,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         scan_seconds = scan_seconds.min(start.elapsed().as_secs_f64());
         assert_eq!(scanned, records, "the scan returns every key");
     }
+    // DAXKV_SHORT_SCANS=n changes the number of short scans.
+    let short_scans: u64 = std::env::var("DAXKV_SHORT_SCANS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let start = Instant::now();
+    let mut short_items = 0u64;
+    for i in 0..short_scans {
+        let mixed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x1234_5678;
+        let length = (mixed >> 40) % 100 + 1;
+        for item in db.range(key(mixed % records)..).take(length as usize) {
+            let (_key, value) = item?;
+            short_items += u64::from(value.len() == 100);
+        }
+    }
+    let short_seconds = start.elapsed().as_secs_f64();
     drop(db);
 
     let start = Instant::now();
@@ -84,11 +98,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let open_seconds = start.elapsed().as_secs_f64();
     assert!(first.is_some());
     println!(
-        "{records} records: load {:.0} puts/s | RssAnon {:.1} B/key | gets {:.0}/s | scan {:.0} items/s | reopen (warm) {:.3} s",
+        "{records} records: load {:.0} puts/s | RssAnon {:.1} B/key | gets {:.0}/s | scan {:.0} items/s | short scans {:.0}/s ({:.0} items/s) | reopen (warm) {:.3} s",
         records as f64 / load_seconds,
         rss_per_key,
         gets as f64 / get_seconds,
         records as f64 / scan_seconds,
+        short_scans as f64 / short_seconds,
+        short_items as f64 / short_seconds,
         open_seconds
     );
     Ok(())

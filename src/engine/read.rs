@@ -19,9 +19,11 @@ use crate::space::readers::ReadSection;
 
 /// The entries of a key range, read a leaf of the index at a time from either end.
 ///
-/// One refill copies the keys and short values of a leaf's entries into one buffer and hands
-/// out slices of it: no allocation per item (a kept item keeps its batch's buffer alive, a few
-/// KiB). The records are prefetched before they are read.
+/// One refill copies the keys and short values of up to a leaf's entries into one buffer and
+/// hands out slices of it: no allocation per item (a kept item keeps its batch's buffer alive, a
+/// few KiB). The records are prefetched before they are read. A range's first refill from an end
+/// reads at most [`FIRST_REFILL_ENTRIES`], each later one twice the one before (up to a whole
+/// leaf): a short scan reads little more than it returns, a long one soon reads a leaf at a time.
 ///
 /// Invariants: every key not yet returned lies in `(lower, upper)` or in one of the buffers;
 /// `front` holds keys below every key in `(lower, upper)`, ascending, and `back` keys above them,
@@ -42,7 +44,17 @@ pub(crate) struct EntryRange {
     scratch: Vec<u64>,
     /// Where each entry of the refill lies in its batch (reused between refills).
     spans: Vec<(Range<usize>, Value)>,
+    /// Most entries the next refill from the front reads.
+    front_budget: usize,
+    /// Most entries the next refill from the back reads.
+    back_budget: usize,
 }
+
+/// Most entries a range's first refill from either end reads: short scans (YCSB-E's take 1–100
+/// items) then copy little they do not return.
+const FIRST_REFILL_ENTRIES: usize = 16;
+/// Most entries a refill reads: more than a leaf holds, so the budget stops growing at a leaf.
+const REFILL_ENTRIES_MAX: usize = 1024;
 
 /// Values shorter than this are copied into their refill's batch buffer; longer ones are read
 /// as [`Engine::get`] reads them (zero-copy where the medium allows).
@@ -86,6 +98,8 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             back: VecDeque::new(),
             scratch: Vec::new(),
             spans: Vec::new(),
+            front_budget: FIRST_REFILL_ENTRIES,
+            back_budget: FIRST_REFILL_ENTRIES,
         }
     }
 
@@ -103,71 +117,18 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         entries.take(end.opposite(), end)
     }
 
-    /// Reads the next leaf's worth of entries between the bounds into the buffer of `end`, or
-    /// marks the range exhausted.
+    /// Reads the next entries between the bounds (at most a leaf's, at most the end's budget)
+    /// into the buffer of `end`, or marks the range exhausted.
     fn refill(&self, entries: &mut EntryRange, end: End) {
-        let keys = IndexedKeys(&self.medium);
-        entries.scratch.clear();
         let section = self.gate.enter();
-        match end {
-            End::Front => self.index.collect_after(as_slice_bound(&entries.lower), &keys, &mut entries.scratch),
-            End::Back => self.index.collect_before(as_slice_bound(&entries.upper), &keys, &mut entries.scratch),
-        }
-        if end == End::Back {
-            entries.scratch.reverse();
-        }
-        for &packed in &entries.scratch {
-            access::prefetch_record(&self.medium, Location::unpack(packed));
-        }
-        let batch_bytes = entries.scratch.iter().map(|&packed| Location::unpack(packed).record_bytes).sum::<u64>();
+        let batch_bytes = self.collect_locations(entries, end);
         let mut batch = Vec::with_capacity(batch_bytes.min(64 * BATCHED_VALUE_BYTES_MAX as u64) as usize);
         let mut spans = std::mem::take(&mut entries.spans);
         spans.clear();
-        let mut failure = None;
-        for &packed in &entries.scratch {
-            let offset = Location::unpack(packed).offset;
-            let header = match self.put_header_at(offset) {
-                Ok(header) => header,
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
-            };
-            let key = access::published_key(&self.medium, offset, &header);
-            let beyond = match end {
-                End::Front => !below(key, &entries.upper),
-                End::Back => !above(key, &entries.lower),
-            };
-            if beyond {
-                entries.exhausted = true;
-                break;
-            }
-            let key_span = append(&mut batch, key);
-            let value = if (header.value_len as usize) < BATCHED_VALUE_BYTES_MAX {
-                Value::Batched(append(&mut batch, access::published_bytes_of_value(&self.medium, offset, &header)))
-            } else {
-                Value::Own(self.value_of(&section, offset, &header))
-            };
-            spans.push((key_span, value));
-        }
+        spans.reserve(entries.scratch.len());
+        let failure = self.read_batch(&section, entries, end, &mut batch, &mut spans);
         drop(section);
-        let batch = Bytes::from(batch);
-        for (key, value) in spans.drain(..) {
-            let value = match value {
-                Value::Batched(span) => batch.slice(span),
-                Value::Own(value) => value,
-            };
-            push(entries, end, Ok((batch.slice(key), value)));
-        }
-        if let Some(Ok((last, _))) = match end {
-            End::Front => entries.front.back(),
-            End::Back => entries.back.front(),
-        } {
-            match end {
-                End::Front => entries.lower = Bound::Excluded(last.clone()),
-                End::Back => entries.upper = Bound::Excluded(last.clone()),
-            }
-        }
+        hand_out(entries, end, Bytes::from(batch), &mut spans);
         entries.spans = spans;
         if let Some(error) = failure {
             entries.exhausted = true;
@@ -181,6 +142,72 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             // Refilled only when empty: nothing is left between the bounds.
             entries.exhausted = true;
         }
+    }
+
+    /// Fills `entries.scratch` with the packed locations of the entries the refill from `end`
+    /// reads, in the order it returns them (at most the end's budget, which then doubles), and
+    /// starts loading their records; returns the records' bytes. Inside a read section.
+    fn collect_locations(&self, entries: &mut EntryRange, end: End) -> u64 {
+        let keys = IndexedKeys(&self.medium);
+        entries.scratch.clear();
+        let budget = match end {
+            End::Front => &mut entries.front_budget,
+            End::Back => &mut entries.back_budget,
+        };
+        let taken = *budget;
+        *budget = (taken * 2).min(REFILL_ENTRIES_MAX);
+        match end {
+            End::Front => self.index.collect_after(as_slice_bound(&entries.lower), &keys, &mut entries.scratch),
+            End::Back => {
+                self.index.collect_before(as_slice_bound(&entries.upper), &keys, &mut entries.scratch);
+                entries.scratch.reverse();
+            }
+        }
+        entries.scratch.truncate(taken);
+        let mut batch_bytes = 0;
+        for &packed in &entries.scratch {
+            let location = Location::unpack(packed);
+            access::prefetch_record(&self.medium, location);
+            batch_bytes += location.record_bytes;
+        }
+        batch_bytes
+    }
+
+    /// Copies into `batch` the keys and short values of the records `entries.scratch` locates,
+    /// each until one lies beyond the far bound (which exhausts the range), noting in `spans`
+    /// where each entry lies; returns the error that stopped it, if any.
+    fn read_batch(
+        &self,
+        section: &ReadSection<'_>,
+        entries: &mut EntryRange,
+        end: End,
+        batch: &mut Vec<u8>,
+        spans: &mut Vec<(Range<usize>, Value)>,
+    ) -> Option<Error> {
+        for &packed in &entries.scratch {
+            let offset = Location::unpack(packed).offset;
+            let header = match self.put_header_at(offset) {
+                Ok(header) => header,
+                Err(error) => return Some(error),
+            };
+            let key = access::published_key(&self.medium, offset, &header);
+            let within = match end {
+                End::Front => below(key, &entries.upper),
+                End::Back => above(key, &entries.lower),
+            };
+            if !within {
+                entries.exhausted = true;
+                return None;
+            }
+            let key_span = append(batch, key);
+            let value = if (header.value_len as usize) < BATCHED_VALUE_BYTES_MAX {
+                Value::Batched(append(batch, access::published_bytes_of_value(&self.medium, offset, &header)))
+            } else {
+                Value::Own(self.value_of(section, offset, &header))
+            };
+            spans.push((key_span, value));
+        }
+        None
     }
 
     /// The value of the published record at `offset`, looked up in the index inside `section`
@@ -241,6 +268,33 @@ fn push(entries: &mut EntryRange, end: End, item: Result<(Bytes, Bytes), Error>)
     match end {
         End::Front => entries.front.push_back(item),
         End::Back => entries.back.push_front(item),
+    }
+}
+
+/// Pushes the entries `spans` locates in `batch` to the buffer of `end`, and moves that end's
+/// bound past the last of them.
+fn hand_out(entries: &mut EntryRange, end: End, batch: Bytes, spans: &mut Vec<(Range<usize>, Value)>) {
+    match end {
+        End::Front => entries.front.reserve(spans.len()),
+        End::Back => entries.back.reserve(spans.len()),
+    }
+    for (key, value) in spans.drain(..) {
+        let value = match value {
+            Value::Batched(span) => batch.slice(span),
+            Value::Own(value) => value,
+        };
+        push(entries, end, Ok((batch.slice(key), value)));
+    }
+    let last = match end {
+        End::Front => entries.front.back(),
+        End::Back => entries.back.front(),
+    };
+    if let Some(Ok((last, _))) = last {
+        let bound = Bound::Excluded(last.clone());
+        match end {
+            End::Front => entries.lower = bound,
+            End::Back => entries.upper = bound,
+        }
     }
 }
 

@@ -18,17 +18,15 @@ use std::cmp::Ordering as KeyOrder;
 /// less telling; keys that agree on more than this many bytes tie on tags more often).
 pub(super) const PREFIX_BYTES_MAX: usize = 16;
 
-/// See the module docs. The prefix is inline; the tags are one allocation, which a search
-/// prefetches whole (see [`Tags::prefetch`]).
-#[derive(Debug)]
-pub(super) struct Tags {
-    /// Bytes of `prefix` in use.
-    prefix_len: u8,
+/// See the module docs: a node's prefix and tags, borrowed from the node (which keeps the
+/// prefix in its header and the tags right after it, see `tree::node`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Tags<'a> {
     /// The prefix every key of the node starts with (possibly shorter than they all share).
-    prefix: [u8; PREFIX_BYTES_MAX],
+    prefix: &'a [u8],
     /// One tag per key, ascending with the keys: the key's 8 bytes after the prefix,
     /// big-endian, zero-padded.
-    tags: Box<[u64]>,
+    tags: &'a [u64],
 }
 
 /// The 8 bytes of `key` after its first `skip`, big-endian, zero past its end.
@@ -57,47 +55,23 @@ fn retag(tag: u64, prefix: &[u8], shared: usize) -> u64 {
     u64::from_be_bytes(bytes)
 }
 
-impl Tags {
-    /// Tags of `tags` (ascending) under `prefix` (at most [`PREFIX_BYTES_MAX`] bytes).
-    fn of_parts(prefix: &[u8], tags: impl ExactSizeIterator<Item = u64>) -> Tags {
+/// The prefix of keys `first` to `last` (ascending, with everything between them): the longest
+/// they share, up to [`PREFIX_BYTES_MAX`] bytes. One key alone keeps as much of itself.
+pub(super) fn prefix_len_of(first: &[u8], last: &[u8]) -> usize {
+    common_prefix_len(first, last).min(PREFIX_BYTES_MAX)
+}
+
+/// Whether `tags` may be a node's: ascending.
+pub(super) fn ascend(tags: &[u64]) -> bool {
+    tags.windows(2).all(|pair| pair[0] <= pair[1])
+}
+
+impl<'a> Tags<'a> {
+    /// The tags `tags` (ascending) under `prefix` (at most [`PREFIX_BYTES_MAX`] bytes).
+    pub(super) fn new(prefix: &'a [u8], tags: &'a [u64]) -> Tags<'a> {
         assert!(prefix.len() <= PREFIX_BYTES_MAX);
-        let mut inline = [0u8; PREFIX_BYTES_MAX];
-        inline[..prefix.len()].copy_from_slice(prefix);
-        let tags = Tags { prefix_len: prefix.len() as u8, prefix: inline, tags: tags.collect() };
-        debug_assert!(tags.tags.windows(2).all(|pair| pair[0] <= pair[1]), "tags ascend");
-        tags
-    }
-
-    /// The tags of `keys` (ascending), under the longest prefix they all share (up to
-    /// [`PREFIX_BYTES_MAX`] bytes).
-    pub(super) fn of_keys(keys: &[&[u8]]) -> Tags {
-        let prefix_len = match (keys.first(), keys.last()) {
-            // Sorted: every key between the first and the last shares what those two share.
-            (Some(first), Some(last)) if keys.len() > 1 => common_prefix_len(first, last),
-            (Some(only), _) => only.len(),
-            _ => 0,
-        }
-        .min(PREFIX_BYTES_MAX);
-        debug_assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "keys ascend");
-        let prefix = keys.first().map_or(&[][..], |first| &first[..prefix_len]);
-        Tags::of_parts(prefix, keys.iter().map(|key| tag_of(key, prefix_len)))
-    }
-
-    /// The prefix and the tags, as a checkpoint stores them.
-    pub(super) fn parts(&self) -> (&[u8], &[u64]) {
-        (self.prefix(), &self.tags)
-    }
-
-    /// Tags read back from a checkpoint: `None` unless the prefix fits and the tags ascend
-    /// (the checksum vouches for the rest).
-    pub(super) fn from_image(prefix: &[u8], tags: &[u64]) -> Option<Tags> {
-        let valid = prefix.len() <= PREFIX_BYTES_MAX && tags.windows(2).all(|pair| pair[0] <= pair[1]);
-        valid.then(|| Tags::of_parts(prefix, tags.iter().copied()))
-    }
-
-    /// Heap bytes of the tags.
-    pub(super) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.tags)
+        debug_assert!(ascend(tags), "tags ascend");
+        Tags { prefix, tags }
     }
 
     /// Keys in the node.
@@ -106,51 +80,49 @@ impl Tags {
         self.tags.len()
     }
 
+    /// The prefix, as a checkpoint stores it.
     #[inline]
-    fn prefix(&self) -> &[u8] {
-        &self.prefix[..usize::from(self.prefix_len)]
+    pub(super) fn prefix(&self) -> &'a [u8] {
+        self.prefix
     }
 
-    /// Starts loading the tags into the cache, so that a search's misses overlap.
+    /// The tags, as a checkpoint stores them.
     #[inline]
-    pub(super) fn prefetch(&self) {
-        let bytes = std::mem::size_of_val(&*self.tags);
-        let start = self.tags.as_ptr().cast::<u8>();
-        for offset in (0..bytes).step_by(64) {
-            crate::media::prefetch(start.wrapping_add(offset));
-        }
+    pub(super) fn tags(&self) -> &'a [u64] {
+        self.tags
     }
 
-    /// These tags with `key` inserted at `at` (the caller found that position by search).
-    pub(super) fn with_inserted(&self, at: usize, key: &[u8]) -> Tags {
+    /// Where `key` would join this node: the node's new prefix (a prefix of this one), `key`'s
+    /// tag under it, and whether the other tags stay as they are (the prefix did not shrink).
+    #[inline]
+    pub(super) fn placing(&self, key: &[u8]) -> (&'a [u8], u64, bool) {
+        let shared = common_prefix_len(self.prefix, key);
+        (&self.prefix[..shared], tag_of(key, shared), shared == self.prefix.len())
+    }
+
+    /// These tags under the shorter prefix `prefix[..shared]`, recomputed without a full key.
+    pub(super) fn retagged(&self, shared: usize) -> impl ExactSizeIterator<Item = u64> + 'a {
+        let prefix = self.prefix;
+        assert!(shared <= prefix.len());
+        self.tags.iter().map(move |&tag| retag(tag, prefix, shared))
+    }
+
+    /// These tags with `key` inserted at `at` (the caller found that position by search): the
+    /// new prefix and the new tags, ascending.
+    #[cfg(test)]
+    fn with_inserted(&self, at: usize, key: &[u8]) -> (&'a [u8], Vec<u64>) {
         assert!(at <= self.len());
-        let prefix = self.prefix();
-        let shared = common_prefix_len(prefix, key);
-        let new = tag_of(key, shared);
-        let old = |at: usize| {
-            let tag = self.tags[at];
-            if shared == prefix.len() {
-                tag
-            } else {
-                retag(tag, prefix, shared)
-            }
-        };
-        let tags = (0..at).map(old).chain(std::iter::once(new)).chain((at..self.len()).map(old));
-        Tags::of_parts(&prefix[..shared], ExactLen(tags, self.len() + 1))
-    }
-
-    /// These tags without the one at `at`. The prefix stays valid (perhaps no longer longest).
-    pub(super) fn with_removed(&self, at: usize) -> Tags {
-        assert!(at < self.len());
-        let tags = self.tags[..at].iter().chain(&self.tags[at + 1..]).copied();
-        Tags::of_parts(self.prefix(), ExactLen(tags, self.len() - 1))
+        let (prefix, tag, kept) = self.placing(key);
+        let mut tags: Vec<u64> = if kept { self.tags.to_vec() } else { self.retagged(prefix.len()).collect() };
+        tags.insert(at, tag);
+        (prefix, tags)
     }
 
     /// The index of the first key ≥ `key`, and whether that key equals it. `full(i)` returns
     /// the i-th key in full; it is called only for keys whose tag equals `key`'s.
     #[inline]
     pub(super) fn lower_bound<'k>(&self, key: &[u8], full: impl Fn(usize) -> &'k [u8]) -> (usize, bool) {
-        let prefix = self.prefix();
+        let prefix = self.prefix;
         if !key.starts_with(prefix) {
             // Every key here starts with `prefix`: `key` sorts before all of them or after all.
             return if key < prefix { (0, false) } else { (self.len(), false) };
@@ -171,24 +143,9 @@ impl Tags {
     }
 }
 
-/// An iterator whose length is known to the caller (chains lose `ExactSizeIterator`).
-struct ExactLen<I>(I, usize);
-
-impl<I: Iterator<Item = u64>> Iterator for ExactLen<I> {
-    type Item = u64;
-    fn next(&mut self) -> Option<u64> {
-        self.0.next()
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.1, Some(self.1))
-    }
-}
-
-impl<I: Iterator<Item = u64>> ExactSizeIterator for ExactLen<I> {}
-
 #[cfg(test)]
 mod tests {
-    use super::{retag, tag_of, Tags};
+    use super::{prefix_len_of, retag, tag_of, Tags};
 
     /// The reference: a linear search over the full keys.
     fn reference(keys: &[&[u8]], key: &[u8]) -> (usize, bool) {
@@ -212,23 +169,28 @@ mod tests {
     #[test]
     fn lower_bound_agrees_with_a_linear_search_through_prefix_changes() {
         let sorted: Vec<&[u8]> = vec![b"user00001", b"user000010", b"user0000100000000", b"user00002", b"user0001"];
-        let mut tags = Tags::of_keys(&sorted[1..3]);
         let mut keys: Vec<&[u8]> = sorted[1..3].to_vec();
+        let prefix_len = prefix_len_of(keys[0], keys[1]);
+        let mut prefix = keys[0][..prefix_len].to_vec();
+        let mut tags: Vec<u64> = keys.iter().map(|key| tag_of(key, prefix_len)).collect();
         for key in [sorted[0], sorted[3], sorted[4], b"a", b"z"] {
-            let (at, found) = tags.lower_bound(key, |index| keys[index]);
+            let (at, found) = Tags::new(&prefix, &tags).lower_bound(key, |index| keys[index]);
             assert!(!found);
-            tags = tags.with_inserted(at, key);
+            let (new_prefix, new_tags) = Tags::new(&prefix, &tags).with_inserted(at, key);
+            (prefix, tags) = (new_prefix.to_vec(), new_tags);
             keys.insert(at, key);
             let probes: [&[u8]; 7] =
                 [b"", b"user", b"user00001", b"user000010\0", b"user00002", b"zz", b"user0000100000000"];
             for probe in probes.iter().copied().chain(keys.iter().copied()) {
-                assert_eq!(tags.lower_bound(probe, |index| keys[index]), reference(&keys, probe), "{probe:?}");
+                let found = Tags::new(&prefix, &tags).lower_bound(probe, |index| keys[index]);
+                assert_eq!(found, reference(&keys, probe), "{probe:?}");
             }
         }
-        let removed = tags.with_removed(2);
+        // A removal keeps the prefix (still shared, perhaps no longer the longest) and the others' tags.
+        tags.remove(2);
         keys.remove(2);
         for probe in keys.clone() {
-            assert_eq!(removed.lower_bound(probe, |index| keys[index]), reference(&keys, probe));
+            assert_eq!(Tags::new(&prefix, &tags).lower_bound(probe, |index| keys[index]), reference(&keys, probe));
         }
     }
 }

@@ -7,6 +7,13 @@
 //! nodes own copies of their separator keys (one per child boundary, a few per thousand keys),
 //! because a separator must outlive the record it was copied from.
 //!
+//! Each node is one allocation ([`node`]): a header holding the prefix, then the tags, then the
+//! slots (leaf) or the child pointers and the separators (inner). A search reads one allocation
+//! per level; an insert's copy of a leaf is one allocation, its tags and slots copied in two
+//! pieces each. A split reads only the first and last key of each half and keeps the tags unless
+//! a half's keys share a longer prefix; a merge retags under the prefix both leaves share, with
+//! no key read.
+//!
 //! `separators[i]` is a lower bound of `children[i + 1]`: every key under `children[i]` is below
 //! it, every key under `children[i + 1]` at or above it. Leaves are never empty except a root
 //! leaf; inner nodes have at least one child.
@@ -20,18 +27,24 @@
 //!   pointer in its parent; a split or a merge copies the parent too, and so on up to the root.
 //!   A reader that loaded the old pointer goes on reading a complete old node.
 //! - A replaced node is freed through crossbeam-epoch once no pinned reader can hold it.
-//!   Readers pin for one search or one leaf's worth of iteration, never across calls.
+//!   Readers pin for one search or one leaf's worth of iteration, never across calls. The
+//!   writer does not pin: it reaches only linked nodes, which only it unlinks, and it hands what
+//!   it unlinked to the collector in batches of 64, at the end of an operation (one pin and one
+//!   deferred function per batch).
 //!
 //! A reader's search therefore sees, in each node, a state that node held: a get returns a value
 //! the key held during the get, and an iteration step returns the keys of one leaf as it was.
 //! The writer's own searches read the live tree, which only it changes.
 
 use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
+use crossbeam_epoch::{self as epoch, Guard};
 
-use super::tags::{tag_of, Tags, PREFIX_BYTES_MAX};
+use super::tags::{self, tag_of, PREFIX_BYTES_MAX};
+use node::{Inner, Kind, Leaf, Link, NewNode, Node, NodePointer, Retired, Splice};
+
+mod node;
 
 /// Most keys in a leaf: a copy costs at most 1 KiB, a split derefs at most this many keys.
 pub(super) const LEAF_KEYS_MAX: usize = 64;
@@ -46,26 +59,6 @@ const HEIGHT_MAX: usize = 32;
 pub(crate) trait KeySource {
     /// The key whose slot holds `slot`. Must be the key the slot was stored for.
     fn key(&self, slot: u64) -> &[u8];
-}
-
-/// A node. Shared nodes change only in their slots and child pointers.
-enum Node {
-    Leaf(Leaf),
-    Inner(Inner),
-}
-
-/// Keys and their slots, ascending. `keys.len() == slots.len()`.
-struct Leaf {
-    keys: Tags,
-    slots: Box<[AtomicU64]>,
-}
-
-/// Children and the separators between them: `separators.len() + 1 == children.len()`, and
-/// `keys` tags the separators.
-struct Inner {
-    keys: Tags,
-    separators: Box<[Box<[u8]>]>,
-    children: Box<[Atomic<Node>]>,
 }
 
 /// One leaf's entries as a checkpoint stores them (see [`Tree::export_after`]).
@@ -84,41 +77,49 @@ pub(crate) type Leaves = Vec<(Box<[u8]>, LeafImage)>;
 
 /// What a writer's change turns a node into, for its parent to install.
 enum Replacement {
-    One(Owned<Node>),
-    Split(Owned<Node>, Box<[u8]>, Owned<Node>),
+    One(NewNode),
+    Split(NewNode, Box<[u8]>, NewNode),
     Gone,
 }
 
 /// The inner nodes a search passed, each with the child it took.
 struct Path<'g> {
-    steps: [(Shared<'g, Node>, usize); HEIGHT_MAX],
+    steps: [Option<(Inner<'g>, usize)>; HEIGHT_MAX],
     len: usize,
 }
 
 impl<'g> Path<'g> {
     fn new() -> Path<'g> {
-        Path { steps: [(Shared::null(), 0); HEIGHT_MAX], len: 0 }
+        Path { steps: [None; HEIGHT_MAX], len: 0 }
     }
 
-    fn push(&mut self, node: Shared<'g, Node>, child: usize) {
+    fn push(&mut self, node: Inner<'g>, child: usize) {
         assert!(self.len < HEIGHT_MAX, "the tree is deeper than {HEIGHT_MAX}");
-        self.steps[self.len] = (node, child);
+        self.steps[self.len] = Some((node, child));
         self.len += 1;
+    }
+
+    /// Step `level` (below `len`).
+    fn step(&self, level: usize) -> (Inner<'g>, usize) {
+        assert!(level < self.len);
+        self.steps[level].expect("a step below the path's length is set")
     }
 }
 
 /// See the module docs.
 pub(crate) struct Tree {
-    root: Atomic<Node>,
+    root: Link,
     /// Keys present. Written by the writer only.
     len: AtomicUsize,
     /// Set while the writer changes the tree: a second writer is a caller's bug.
-    writing: std::sync::atomic::AtomicBool,
+    writing: AtomicBool,
+    /// What the writer unlinked, not yet handed to the collector.
+    retired: Retired,
 }
 
 impl Default for Tree {
     fn default() -> Self {
-        Tree { root: Atomic::new(Node::empty_leaf()), len: AtomicUsize::new(0), writing: Default::default() }
+        Tree::of_root(empty_leaf(), 0)
     }
 }
 
@@ -128,124 +129,186 @@ impl std::fmt::Debug for Tree {
     }
 }
 
-/// Loads `pointer` under `guard`.
-fn node<'g>(pointer: Shared<'g, Node>) -> &'g Node {
-    // SAFETY: every node pointer is non-null (the root and every child slot are always set), and
-    // was loaded under `guard`'s pin; a node is freed only by `defer_destroy` after it was
-    // unlinked, so it outlives every pin that could have loaded it.
-    unsafe { pointer.deref() }
+fn empty_leaf() -> NewNode {
+    NewNode::leaf(&[], std::iter::empty(), std::iter::empty())
 }
 
-impl Node {
-    fn empty_leaf() -> Node {
-        Node::Leaf(Leaf { keys: Tags::of_keys(&[]), slots: Box::new([]) })
-    }
-}
-
-impl Leaf {
-    /// A leaf of `slots` (ascending by key), its tags taken from the full keys.
-    fn of_slots(slots: &[u64], source: &impl KeySource) -> Leaf {
-        let keys: Vec<&[u8]> = slots.iter().map(|&slot| source.key(slot)).collect();
-        Leaf { keys: Tags::of_keys(&keys), slots: slots.iter().map(|&slot| AtomicU64::new(slot)).collect() }
-    }
-
-    fn slot(&self, at: usize) -> u64 {
-        self.slots[at].load(Ordering::Acquire)
-    }
-
-    fn slots(&self) -> impl Iterator<Item = u64> + '_ {
-        self.slots.iter().map(|slot| slot.load(Ordering::Acquire))
-    }
-
-    fn search(&self, key: &[u8], source: &impl KeySource) -> (usize, bool) {
-        self.keys.lower_bound(key, |at| source.key(self.slot(at)))
-    }
-
-    /// This leaf with `slot` inserted at `at`, split in two if it overflows.
-    fn inserted(&self, at: usize, key: &[u8], slot: u64, source: &impl KeySource) -> Replacement {
-        if self.slots.len() < LEAF_KEYS_MAX {
-            let mut slots: Vec<AtomicU64> = Vec::with_capacity(self.slots.len() + 1);
-            slots.extend(self.slots().map(AtomicU64::new));
-            slots.insert(at, AtomicU64::new(slot));
-            let leaf = Leaf { keys: self.keys.with_inserted(at, key), slots: slots.into_boxed_slice() };
-            return Replacement::One(Owned::new(Node::Leaf(leaf)));
+/// A leaf of `slots` (ascending by key), its tags taken from the full keys.
+fn leaf_of_slots(slots: &[u64], source: &impl KeySource) -> NewNode {
+    let prefix: &[u8] = match (slots.first(), slots.last()) {
+        (Some(&first), Some(&last)) => {
+            let first = source.key(first);
+            &first[..tags::prefix_len_of(first, source.key(last))]
         }
-        let mut slots: Vec<u64> = self.slots().collect();
-        slots.insert(at, slot);
-        let (left, right) = slots.split_at(slots.len() / 2);
-        let separator: Box<[u8]> = source.key(right[0]).into();
-        let (left, right) = (Leaf::of_slots(left, source), Leaf::of_slots(right, source));
-        Replacement::Split(Owned::new(Node::Leaf(left)), separator, Owned::new(Node::Leaf(right)))
+        _ => &[],
+    };
+    let tags = slots.iter().map(|&slot| tag_of(source.key(slot), prefix.len()));
+    NewNode::leaf(prefix, tags, slots.iter().copied())
+}
+
+/// A leaf of `slots` and their `tags` under `prefix` (a half of a leaf split): the tags as they
+/// are when the keys share no longer prefix (only the first and last key are read), else retagged
+/// from the keys under the longer one.
+fn leaf_of_half(prefix: &[u8], tags: &[u64], slots: &[u64], source: &impl KeySource) -> NewNode {
+    assert!(!slots.is_empty() && tags.len() == slots.len());
+    let longest = tags::prefix_len_of(source.key(slots[0]), source.key(slots[slots.len() - 1]));
+    debug_assert!(longest >= prefix.len(), "keys of a leaf share its prefix");
+    if longest > prefix.len() {
+        return leaf_of_slots(slots, source);
+    }
+    NewNode::leaf(prefix, tags.iter().copied(), slots.iter().copied())
+}
+
+/// The leaf of `lower`'s then `upper`'s entries without the entry `removed` (counted across both),
+/// under the prefix both leaves share: tags retagged, no key read.
+fn merged_leaf(lower: Leaf<'_>, upper: Leaf<'_>, removed: usize) -> NewNode {
+    assert!(removed < lower.len() + upper.len());
+    let (lower_tags, upper_tags) = (lower.tags(), upper.tags());
+    let shared = tags::common_prefix_len(lower_tags.prefix(), upper_tags.prefix());
+    let mut tags: Vec<u64> = lower_tags.retagged(shared).chain(upper_tags.retagged(shared)).collect();
+    let mut slots: Vec<u64> = lower.slot_values().chain(upper.slot_values()).collect();
+    tags.remove(removed);
+    slots.remove(removed);
+    NewNode::leaf(&lower_tags.prefix()[..shared], tags.into_iter(), slots.into_iter())
+}
+
+/// An inner node of `separators` and `children` (one more), its tags taken from the separators.
+fn inner_of_parts(separators: &[&[u8]], children: &[NodePointer]) -> NewNode {
+    let prefix: &[u8] = match (separators.first(), separators.last()) {
+        (Some(first), Some(last)) => &first[..tags::prefix_len_of(first, last)],
+        _ => &[],
+    };
+    let tags = separators.iter().map(|separator| tag_of(separator, prefix.len()));
+    NewNode::inner(prefix, tags, separators, children)
+}
+
+impl<'g> Leaf<'g> {
+    fn slot(self, at: usize) -> u64 {
+        self.slots()[at].load(Ordering::Acquire)
     }
 
-    /// This leaf without the key at `at`.
-    fn removed(&self, at: usize) -> Leaf {
-        let slots = self.slots().enumerate().filter(|&(index, _)| index != at).map(|(_, slot)| AtomicU64::new(slot));
-        Leaf { keys: self.keys.with_removed(at), slots: slots.collect() }
+    fn slot_values(self) -> impl ExactSizeIterator<Item = u64> + 'g {
+        self.slots().iter().map(|slot| slot.load(Ordering::Acquire))
+    }
+
+    fn search(self, key: &[u8], source: &impl KeySource) -> (usize, bool) {
+        self.tags().lower_bound(key, |at| source.key(self.slot(at)))
+    }
+
+    /// The index of the first key after `from` (`len` when none is).
+    fn start_after(self, from: Bound<&[u8]>, source: &impl KeySource) -> usize {
+        match from {
+            Bound::Included(key) => self.search(key, source).0,
+            Bound::Excluded(key) => {
+                let (at, equal) = self.search(key, source);
+                at + usize::from(equal)
+            }
+            Bound::Unbounded => 0,
+        }
+    }
+
+    /// The index past the last key before `to`.
+    fn end_before(self, to: Bound<&[u8]>, source: &impl KeySource) -> usize {
+        match to {
+            Bound::Included(key) => {
+                let (at, equal) = self.search(key, source);
+                at + usize::from(equal)
+            }
+            Bound::Excluded(key) => self.search(key, source).0,
+            Bound::Unbounded => self.len(),
+        }
+    }
+
+    /// This leaf with `slot` inserted at `at`, split in two if it overflows. One allocation
+    /// unless it splits: the tags and slots are copied straight into the copy (retagged first
+    /// in the rare case the prefix shrinks).
+    fn inserted(self, at: usize, key: &[u8], slot: u64, source: &impl KeySource) -> Replacement {
+        if self.len() < LEAF_KEYS_MAX {
+            let tags = self.tags();
+            let (prefix, tag, kept) = tags.placing(key);
+            let change = Splice::Insert { tag, slot };
+            if kept {
+                return Replacement::One(NewNode::leaf_spliced(prefix, tags.tags(), self.slots(), at, change));
+            }
+            let retagged: Vec<u64> = tags.retagged(prefix.len()).collect();
+            return Replacement::One(NewNode::leaf_spliced(prefix, &retagged, self.slots(), at, change));
+        }
+        self.split(at, key, slot, source)
+    }
+
+    /// This full leaf with `slot` inserted at `at`, as two halves. A half keeps the tags it has
+    /// (no key read but its first and last) unless its keys share a longer prefix than this leaf.
+    fn split(self, at: usize, key: &[u8], slot: u64, source: &impl KeySource) -> Replacement {
+        let tags = self.tags();
+        let (prefix, tag, kept) = tags.placing(key);
+        let mut all_tags: Vec<u64> = if kept { tags.tags().to_vec() } else { tags.retagged(prefix.len()).collect() };
+        all_tags.insert(at, tag);
+        let mut slots: Vec<u64> = self.slot_values().collect();
+        slots.insert(at, slot);
+        let half = slots.len() / 2;
+        let separator: Box<[u8]> = source.key(slots[half]).into();
+        let left = leaf_of_half(prefix, &all_tags[..half], &slots[..half], source);
+        let right = leaf_of_half(prefix, &all_tags[half..], &slots[half..], source);
+        Replacement::Split(left, separator, right)
+    }
+
+    /// This leaf without the key at `at` (under the same prefix: still shared, perhaps no longer
+    /// the longest).
+    fn removed(self, at: usize) -> NewNode {
+        let tags = self.tags();
+        NewNode::leaf_spliced(tags.prefix(), tags.tags(), self.slots(), at, Splice::Remove)
     }
 }
 
-impl Inner {
-    fn child_for(&self, key: &[u8]) -> usize {
-        let (at, equal) = self.keys.lower_bound(key, |at| &self.separators[at]);
+impl<'g> Inner<'g> {
+    fn child_for(self, key: &[u8]) -> usize {
+        let (at, equal) = self.tags().lower_bound(key, |at| self.separator(at));
         at + usize::from(equal)
     }
 
-    fn of_parts(separators: Vec<Box<[u8]>>, children: Vec<Atomic<Node>>) -> Inner {
-        assert_eq!(separators.len() + 1, children.len());
-        let keys: Vec<&[u8]> = separators.iter().map(|separator| &separator[..]).collect();
-        Inner { keys: Tags::of_keys(&keys), separators: separators.into_boxed_slice(), children: children.into() }
-    }
-
-    /// The children, shared with the new node (copied pointers, not nodes).
-    fn children_copied(&self, guard: &Guard) -> Vec<Atomic<Node>> {
-        self.children.iter().map(|child| Atomic::from(child.load(Ordering::Acquire, guard))).collect()
+    fn separators(self) -> Vec<&'g [u8]> {
+        (0..self.separator_count()).map(|at| self.separator(at)).collect()
     }
 
     /// This node with `child` replaced by `left`, `separator` and `right`; split if it overflows.
-    fn with_split(
-        &self,
-        child: usize,
-        left: Owned<Node>,
-        separator: Box<[u8]>,
-        right: Owned<Node>,
-        guard: &Guard,
-    ) -> Replacement {
-        let mut children = self.children_copied(guard);
-        children[child] = Atomic::from(left);
-        children.insert(child + 1, Atomic::from(right));
-        let mut separators = self.separators.to_vec();
+    fn with_split(self, child: usize, left: NewNode, separator: &[u8], right: NewNode) -> Replacement {
+        let mut children: Vec<NodePointer> = self.child_pointers().collect();
+        children[child] = left.into_pointer();
+        children.insert(child + 1, right.into_pointer());
+        let mut separators = self.separators();
         separators.insert(child, separator);
         if children.len() <= CHILDREN_MAX {
-            return Replacement::One(Owned::new(Node::Inner(Inner::of_parts(separators, children))));
+            return Replacement::One(inner_of_parts(&separators, &children));
         }
-        let right_children = children.split_off(children.len() / 2);
-        let right_separators = separators.split_off(children.len());
-        let promoted = separators.pop().expect("a full node has separators");
-        let (left, right) = (Inner::of_parts(separators, children), Inner::of_parts(right_separators, right_children));
-        Replacement::Split(Owned::new(Node::Inner(left)), promoted, Owned::new(Node::Inner(right)))
+        let half = children.len() / 2;
+        let (left_children, right_children) = children.split_at(half);
+        let promoted: Box<[u8]> = separators[half - 1].into();
+        let (left_separators, right_separators) = (&separators[..half - 1], &separators[half..]);
+        let (left, right) =
+            (inner_of_parts(left_separators, left_children), inner_of_parts(right_separators, right_children));
+        Replacement::Split(left, promoted, right)
     }
 
     /// This node without `child` (its keys' range joins a neighbour's), or gone if it was the last.
-    fn without(&self, child: usize, guard: &Guard) -> Replacement {
-        if self.children.len() == 1 {
+    fn without(self, child: usize) -> Replacement {
+        if self.children().len() == 1 {
             return Replacement::Gone;
         }
-        let mut children = self.children_copied(guard);
+        let mut children: Vec<NodePointer> = self.child_pointers().collect();
         children.remove(child);
-        let mut separators = self.separators.to_vec();
+        let mut separators = self.separators();
         separators.remove(child.saturating_sub(1));
-        Replacement::One(Owned::new(Node::Inner(Inner::of_parts(separators, children))))
+        Replacement::One(inner_of_parts(&separators, &children))
     }
 
     /// This node with children `first` and `first + 1` replaced by `merged`.
-    fn with_merged(&self, first: usize, merged: Owned<Node>, guard: &Guard) -> Owned<Node> {
-        let mut children = self.children_copied(guard);
-        children[first] = Atomic::from(merged);
+    fn with_merged(self, first: usize, merged: NewNode) -> NewNode {
+        let mut children: Vec<NodePointer> = self.child_pointers().collect();
+        children[first] = merged.into_pointer();
         children.remove(first + 1);
-        let mut separators = self.separators.to_vec();
+        let mut separators = self.separators();
         separators.remove(first);
-        Owned::new(Node::Inner(Inner::of_parts(separators, children)))
+        inner_of_parts(&separators, &children)
     }
 }
 
@@ -254,16 +317,23 @@ impl Inner {
 const BULK_FILL: usize = LEAF_KEYS_MAX * 3 / 4;
 
 impl Tree {
+    fn of_root(root: NewNode, len: usize) -> Tree {
+        Tree {
+            root: Link::new(root.into_pointer()),
+            len: AtomicUsize::new(len),
+            writing: AtomicBool::new(false),
+            retired: Retired::default(),
+        }
+    }
+
     /// A tree of `slots`, whose keys ascend strictly, built bottom-up in one pass (recovery).
     pub(crate) fn from_sorted(slots: &[u64], source: &impl KeySource) -> Tree {
         debug_assert!(slots.windows(2).all(|pair| source.key(pair[0]) < source.key(pair[1])), "keys ascend");
         if slots.is_empty() {
             return Tree::default();
         }
-        let leaves: Vec<(Box<[u8]>, Owned<Node>)> = slots
-            .chunks(BULK_FILL)
-            .map(|chunk| (source.key(chunk[0]).into(), Owned::new(Node::Leaf(Leaf::of_slots(chunk, source)))))
-            .collect();
+        let leaves: Vec<(Box<[u8]>, NewNode)> =
+            slots.chunks(BULK_FILL).map(|chunk| (source.key(chunk[0]).into(), leaf_of_slots(chunk, source))).collect();
         Tree::built_up(leaves, slots.len())
     }
 
@@ -292,35 +362,40 @@ impl Tree {
             {
                 return Err("a leaf's smallest key does not match its prefix and first tag");
             }
-            let keys = Tags::from_image(&image.prefix, &image.tags).ok_or("a leaf's tags do not ascend")?;
-            let slots = image.slots.iter().map(|&slot| AtomicU64::new(slot)).collect();
+            if !tags::ascend(&image.tags) {
+                return Err("a leaf's tags do not ascend");
+            }
             len += count;
-            level.push((smallest, Owned::new(Node::Leaf(Leaf { keys, slots }))));
+            let leaf = NewNode::leaf(&image.prefix, image.tags.iter().copied(), image.slots.iter().copied());
+            level.push((smallest, leaf));
         }
         Ok(Tree::built_up(level, len))
     }
 
     /// The tree over `level` (nodes in key order, each with the smallest key under it), holding
     /// `len` keys: inner levels of [`BULK_FILL`] children are added until one node remains.
-    fn built_up(mut level: Vec<(Box<[u8]>, Owned<Node>)>, len: usize) -> Tree {
+    fn built_up(mut level: Vec<(Box<[u8]>, NewNode)>, len: usize) -> Tree {
         assert!(!level.is_empty());
         for _ in 0..HEIGHT_MAX {
             if level.len() == 1 {
                 let (_, root) = level.pop().expect("one node");
-                return Tree { root: Atomic::from(root), len: AtomicUsize::new(len), writing: Default::default() };
+                return Tree::of_root(root, len);
             }
             let mut parents = Vec::with_capacity(level.len() / BULK_FILL + 1);
             let mut nodes = level.into_iter().peekable();
             while nodes.peek().is_some() {
-                let group: Vec<(Box<[u8]>, Owned<Node>)> = nodes.by_ref().take(BULK_FILL).collect();
+                let group: Vec<(Box<[u8]>, NewNode)> = nodes.by_ref().take(BULK_FILL).collect();
+                let separators: Vec<&[u8]> = group[1..].iter().map(|(key, _)| &key[..]).collect();
+                let children: Vec<NodePointer> = group.iter().map(|(_, node)| node.view().pointer()).collect();
+                let parent = inner_of_parts(&separators, &children);
                 let mut group = group.into_iter();
                 let (lowest, first) = group.next().expect("a group is not empty");
-                let (mut separators, mut children) = (Vec::new(), vec![Atomic::from(first)]);
-                for (key, node) in group {
-                    separators.push(key);
-                    children.push(Atomic::from(node));
-                }
-                parents.push((lowest, Owned::new(Node::Inner(Inner::of_parts(separators, children)))));
+                // The parent owns its children from here.
+                let _ = first.into_pointer();
+                group.for_each(|(_, node)| {
+                    let _ = node.into_pointer();
+                });
+                parents.push((lowest, parent));
             }
             level = parents;
         }
@@ -332,32 +407,31 @@ impl Tree {
     /// The leaf is read under one pin, as it was at one moment; `out` is overwritten.
     pub(crate) fn export_after(&self, from: Bound<&[u8]>, source: &impl KeySource, out: &mut LeafImage) -> bool {
         let guard = epoch::pin();
-        let mut path = Path::new();
-        let (leaf, _) = self.descend(bound_key(from), Descent::Toward, &guard, &mut path);
-        let start = match from {
-            Bound::Included(key) => leaf.search(key, source).0,
-            Bound::Excluded(key) => {
-                let (at, equal) = leaf.search(key, source);
-                at + usize::from(equal)
-            }
-            Bound::Unbounded => 0,
-        };
-        let (leaf, start) = if start < leaf.slots.len() {
-            (leaf, start)
-        } else {
-            match self.neighbour_leaf(&mut path, Descent::First, &guard) {
-                Some(next) => (next, 0),
-                None => return false,
-            }
-        };
-        let (prefix, tags) = leaf.keys.parts();
+        let Some((leaf, start)) = self.first_leaf_after(from, source, &guard) else { return false };
+        let tags = leaf.tags();
         out.prefix.clear();
-        out.prefix.extend_from_slice(prefix);
+        out.prefix.extend_from_slice(tags.prefix());
         out.tags.clear();
-        out.tags.extend_from_slice(&tags[start..]);
+        out.tags.extend_from_slice(&tags.tags()[start..]);
         out.slots.clear();
-        out.slots.extend(leaf.slots().skip(start));
+        out.slots.extend(leaf.slot_values().skip(start));
         !out.slots.is_empty()
+    }
+
+    /// The first leaf holding keys after `from`, with the index of the first such key in it.
+    fn first_leaf_after<'g>(
+        &self,
+        from: Bound<&[u8]>,
+        source: &impl KeySource,
+        guard: &'g Guard,
+    ) -> Option<(Leaf<'g>, usize)> {
+        let mut path = Path::new();
+        let leaf = self.descend(bound_key(from), Descent::Toward, guard, &mut path);
+        let start = leaf.start_after(from, source);
+        if start < leaf.len() {
+            return Some((leaf, start));
+        }
+        self.neighbour_leaf(&mut path, Descent::First, guard).map(|next| (next, 0))
     }
 
     /// Keys present.
@@ -368,167 +442,144 @@ impl Tree {
     /// The slot value of `key`.
     pub(crate) fn get(&self, key: &[u8], source: &impl KeySource) -> Option<u64> {
         let guard = epoch::pin();
-        let (leaf, _) = self.descend(Some(key), Descent::Toward, &guard, &mut Path::new());
+        let leaf = self.descend(Some(key), Descent::Toward, &guard, &mut Path::new());
         let (at, found) = leaf.search(key, source);
         found.then(|| leaf.slot(at))
     }
 
     /// Sets `key`'s slot to `slot`; returns the value it replaced. Writer only.
     pub(crate) fn set(&self, key: &[u8], slot: u64, source: &impl KeySource) -> Option<u64> {
-        let _writing = WriterMark::enter(&self.writing);
-        let guard = epoch::pin();
+        let writing = WriterMark::enter(&self.writing);
+        let guard = writing.guard();
         let mut path = Path::new();
-        let (leaf, pointer) = self.descend(Some(key), Descent::Toward, &guard, &mut path);
+        let leaf = self.descend(Some(key), Descent::Toward, guard, &mut path);
         let (at, found) = leaf.search(key, source);
         if found {
             // One writer: load-then-store cannot race (a swap would be a full barrier).
-            let old = leaf.slots[at].load(Ordering::Relaxed);
-            leaf.slots[at].store(slot, Ordering::Release);
+            let old = leaf.slots()[at].load(Ordering::Relaxed);
+            leaf.slots()[at].store(slot, Ordering::Release);
             return Some(old);
         }
         let replacement = leaf.inserted(at, key, slot, source);
-        self.install(&path, pointer, replacement, &guard);
+        self.install(&path, leaf.node(), replacement);
         self.len.fetch_add(1, Ordering::Relaxed);
+        self.retired.flush();
         None
     }
 
     /// Removes `key`; returns its slot value. Writer only.
     pub(crate) fn remove(&self, key: &[u8], source: &impl KeySource) -> Option<u64> {
-        let _writing = WriterMark::enter(&self.writing);
-        let guard = epoch::pin();
+        let writing = WriterMark::enter(&self.writing);
+        let guard = writing.guard();
         let mut path = Path::new();
-        let (leaf, pointer) = self.descend(Some(key), Descent::Toward, &guard, &mut path);
+        let leaf = self.descend(Some(key), Descent::Toward, guard, &mut path);
         let (at, found) = leaf.search(key, source);
         if !found {
             return None;
         }
         let old = leaf.slot(at);
-        let shrunk = leaf.removed(at);
-        if path.len > 0 && shrunk.slots.is_empty() {
-            self.install(&path, pointer, Replacement::Gone, &guard);
-        } else if path.len > 0 && shrunk.slots.len() < LEAF_KEYS_MIN {
-            self.merge_or_install(&mut path, pointer, shrunk, source, &guard);
+        let remaining = leaf.len() - 1;
+        if path.len > 0 && remaining == 0 {
+            self.install(&path, leaf.node(), Replacement::Gone);
+        } else if path.len > 0 && remaining < LEAF_KEYS_MIN {
+            self.merge_or_install(&mut path, leaf, at, guard);
         } else {
-            self.install(&path, pointer, Replacement::One(Owned::new(Node::Leaf(shrunk))), &guard);
+            self.install(&path, leaf.node(), Replacement::One(leaf.removed(at)));
         }
-        self.collapse_root(&guard);
+        self.collapse_root(guard);
         self.len.fetch_sub(1, Ordering::Relaxed);
+        self.retired.flush();
         Some(old)
     }
 
-    /// Installs a small leaf merged with a neighbour under the same parent when both fit one
-    /// leaf, else as it is.
-    fn merge_or_install<'g>(
-        &self,
-        path: &mut Path<'g>,
-        pointer: Shared<'g, Node>,
-        shrunk: Leaf,
-        source: &impl KeySource,
-        guard: &'g Guard,
-    ) {
-        let (parent_pointer, child) = path.steps[path.len - 1];
-        let Node::Inner(parent) = node(parent_pointer) else { unreachable!("a path holds inner nodes") };
-        let neighbour_index = if child + 1 < parent.children.len() { child + 1 } else { child.wrapping_sub(1) };
-        let neighbour_pointer =
-            parent.children.get(neighbour_index).map(|atomic| atomic.load(Ordering::Acquire, guard));
-        let neighbour = neighbour_pointer.map(node);
-        let Some((Node::Leaf(neighbour), neighbour_pointer)) = neighbour.zip(neighbour_pointer) else {
-            return self.install(path, pointer, Replacement::One(Owned::new(Node::Leaf(shrunk))), guard);
+    /// Installs `leaf` without its key at `at`, merged with a neighbour under the same parent
+    /// when both fit one leaf, else on its own.
+    fn merge_or_install<'g>(&self, path: &mut Path<'g>, leaf: Leaf<'g>, at: usize, guard: &'g Guard) {
+        let (parent, child) = path.step(path.len - 1);
+        let neighbour_index = if child + 1 < parent.children().len() { child + 1 } else { child.wrapping_sub(1) };
+        let neighbour = parent.children().get(neighbour_index).map(|link| link.load(guard).kind());
+        let Some(Kind::Leaf(neighbour)) = neighbour else {
+            return self.install(path, leaf.node(), Replacement::One(leaf.removed(at)));
         };
-        if shrunk.slots.len() + neighbour.slots.len() > LEAF_KEYS_MAX {
-            return self.install(path, pointer, Replacement::One(Owned::new(Node::Leaf(shrunk))), guard);
+        if leaf.len() - 1 + neighbour.len() > LEAF_KEYS_MAX {
+            return self.install(path, leaf.node(), Replacement::One(leaf.removed(at)));
         }
-        let (first, mut slots): (usize, Vec<u64>) = if neighbour_index > child {
-            (child, shrunk.slots().chain(neighbour.slots()).collect())
+        let (first, merged) = if neighbour_index > child {
+            (child, merged_leaf(leaf, neighbour, at))
         } else {
-            (neighbour_index, neighbour.slots().chain(shrunk.slots()).collect())
+            (neighbour_index, merged_leaf(neighbour, leaf, neighbour.len() + at))
         };
-        slots.shrink_to_fit();
-        let merged = Owned::new(Node::Leaf(Leaf::of_slots(&slots, source)));
-        let new_parent = parent.with_merged(first, merged, guard);
+        let new_parent = parent.with_merged(first, merged);
         // SAFETY: the leaf and its neighbour are unlinked by the parent's replacement below (which
-        // hands the parent itself to the collector), each once.
+        // retires the parent itself), each once.
         unsafe {
-            guard.defer_destroy(pointer);
-            guard.defer_destroy(neighbour_pointer);
+            self.retired.add(leaf.node());
+            self.retired.add(neighbour.node());
         }
         path.len -= 1;
-        self.install(path, parent_pointer, Replacement::One(new_parent), guard);
+        self.install(path, parent.node(), Replacement::One(new_parent));
     }
 
     /// Replaces the node `old` (reached through `path`) by `replacement`, copying ancestors as
-    /// far as a split or a removal reaches, and hands what it unlinked to the collector.
-    fn install<'g>(&self, path: &Path<'g>, old: Shared<'g, Node>, replacement: Replacement, guard: &'g Guard) {
-        // SAFETY: `old` is unlinked by this installation (its parent's pointer, or the root, now
+    /// far as a split or a removal reaches, and retires what it unlinked.
+    fn install<'g>(&self, path: &Path<'g>, old: Node<'g>, replacement: Replacement) {
+        // SAFETY: `old` is unlinked by this installation (its parent's link, or the root, now
         // names its replacement), and the writer unlinks each node once.
-        unsafe { guard.defer_destroy(old) };
+        unsafe { self.retired.add(old) };
         let mut replacement = replacement;
         for level in (0..path.len).rev() {
-            let (parent_pointer, child) = path.steps[level];
-            let Node::Inner(parent) = node(parent_pointer) else { unreachable!("a path holds inner nodes") };
+            let (parent, child) = path.step(level);
             replacement = match replacement {
                 Replacement::One(new) => {
-                    parent.children[child].store(new, Ordering::Release);
+                    parent.children()[child].store(new.into_pointer());
                     return;
                 }
-                Replacement::Split(left, separator, right) => parent.with_split(child, left, separator, right, guard),
-                Replacement::Gone => parent.without(child, guard),
+                Replacement::Split(left, separator, right) => parent.with_split(child, left, &separator, right),
+                Replacement::Gone => parent.without(child),
             };
             // SAFETY: the parent is replaced at the next level up (or at the root), once.
-            unsafe { guard.defer_destroy(parent_pointer) };
+            unsafe { self.retired.add(parent.node()) };
         }
         let root = match replacement {
             Replacement::One(new) => new,
             Replacement::Split(left, separator, right) => {
-                let children = vec![Atomic::from(left), Atomic::from(right)];
-                Owned::new(Node::Inner(Inner::of_parts(vec![separator], children)))
+                inner_of_parts(&[&separator], &[left.into_pointer(), right.into_pointer()])
             }
-            Replacement::Gone => Owned::new(Node::empty_leaf()),
+            Replacement::Gone => empty_leaf(),
         };
-        self.root.store(root, Ordering::Release);
+        self.root.store(root.into_pointer());
     }
 
     /// Replaces a root with one child by that child, as often as it applies.
     fn collapse_root(&self, guard: &Guard) {
         for _ in 0..HEIGHT_MAX {
-            let root = self.root.load(Ordering::Acquire, guard);
-            let Node::Inner(inner) = node(root) else { return };
-            if inner.children.len() > 1 {
+            let root = self.root.load(guard);
+            let Kind::Inner(inner) = root.kind() else { return };
+            if inner.children().len() > 1 {
                 return;
             }
-            self.root.store(inner.children[0].load(Ordering::Acquire, guard), Ordering::Release);
+            self.root.store(inner.children()[0].load(guard).pointer());
             // SAFETY: the old root is unlinked by the store above; its child lives on as root.
-            unsafe { guard.defer_destroy(root) };
+            unsafe { self.retired.add(root) };
         }
     }
 
     /// Walks from the root to a leaf: the one covering `key` ([`Descent::Toward`]), or the first
     /// or last leaf when `key` is `None`. Records the path.
-    fn descend<'g>(
-        &self,
-        key: Option<&[u8]>,
-        descent: Descent,
-        guard: &'g Guard,
-        path: &mut Path<'g>,
-    ) -> (&'g Leaf, Shared<'g, Node>) {
-        let mut pointer = self.root.load(Ordering::Acquire, guard);
+    fn descend<'g>(&self, key: Option<&[u8]>, descent: Descent, guard: &'g Guard, path: &mut Path<'g>) -> Leaf<'g> {
+        let mut node = self.root.load(guard);
         for _ in 0..HEIGHT_MAX {
-            match node(pointer) {
-                Node::Leaf(leaf) => {
-                    leaf.keys.prefetch();
-                    prefetch_slice(&leaf.slots);
-                    return (leaf, pointer);
-                }
-                Node::Inner(inner) => {
-                    inner.keys.prefetch();
-                    prefetch_slice(&inner.children);
+            node.prefetch();
+            match node.kind() {
+                Kind::Leaf(leaf) => return leaf,
+                Kind::Inner(inner) => {
                     let child = match (key, descent) {
                         (Some(key), Descent::Toward) => inner.child_for(key),
-                        (_, Descent::Last) => inner.children.len() - 1,
+                        (_, Descent::Last) => inner.children().len() - 1,
                         _ => 0,
                     };
-                    path.push(pointer, child);
-                    pointer = inner.children[child].load(Ordering::Acquire, guard);
+                    path.push(inner, child);
+                    node = inner.children()[child].load(guard);
                 }
             }
         }
@@ -539,23 +590,8 @@ impl Tree {
     /// (nothing when no key follows).
     pub(crate) fn collect_after(&self, from: Bound<&[u8]>, source: &impl KeySource, out: &mut Vec<u64>) {
         let guard = epoch::pin();
-        let mut path = Path::new();
-        let key = bound_key(from);
-        let (leaf, _) = self.descend(key, Descent::Toward, &guard, &mut path);
-        let start = match from {
-            Bound::Included(key) => leaf.search(key, source).0,
-            Bound::Excluded(key) => {
-                let (at, equal) = leaf.search(key, source);
-                at + usize::from(equal)
-            }
-            Bound::Unbounded => 0,
-        };
-        if start < leaf.slots.len() {
-            out.extend(leaf.slots().skip(start));
-            return;
-        }
-        if let Some(next) = self.neighbour_leaf(&mut path, Descent::First, &guard) {
-            out.extend(next.slots());
+        if let Some((leaf, start)) = self.first_leaf_after(from, source, &guard) {
+            out.extend(leaf.slot_values().skip(start));
         }
     }
 
@@ -564,74 +600,68 @@ impl Tree {
         let guard = epoch::pin();
         let mut path = Path::new();
         let descent = if matches!(to, Bound::Unbounded) { Descent::Last } else { Descent::Toward };
-        let (leaf, _) = self.descend(bound_key(to), descent, &guard, &mut path);
-        let end = match to {
-            Bound::Included(key) => {
-                let (at, equal) = leaf.search(key, source);
-                at + usize::from(equal)
-            }
-            Bound::Excluded(key) => leaf.search(key, source).0,
-            Bound::Unbounded => leaf.slots.len(),
-        };
+        let leaf = self.descend(bound_key(to), descent, &guard, &mut path);
+        let end = leaf.end_before(to, source);
         if end > 0 {
-            out.extend(leaf.slots().take(end));
+            out.extend(leaf.slot_values().take(end));
             return;
         }
         if let Some(previous) = self.neighbour_leaf(&mut path, Descent::Last, &guard) {
-            out.extend(previous.slots());
+            out.extend(previous.slot_values());
         }
     }
 
     /// The leaf after ([`Descent::First`]) or before ([`Descent::Last`]) the one `path` led to.
-    fn neighbour_leaf<'g>(&self, path: &mut Path<'g>, side: Descent, guard: &'g Guard) -> Option<&'g Leaf> {
+    fn neighbour_leaf<'g>(&self, path: &mut Path<'g>, side: Descent, guard: &'g Guard) -> Option<Leaf<'g>> {
         for _ in 0..HEIGHT_MAX {
             if path.len == 0 {
                 return None;
             }
-            let (pointer, child) = path.steps[path.len - 1];
+            let (inner, child) = path.step(path.len - 1);
             path.len -= 1;
-            let Node::Inner(inner) = node(pointer) else { unreachable!("a path holds inner nodes") };
             let neighbour = match side {
                 Descent::Last => child.checked_sub(1),
-                _ => Some(child + 1).filter(|&next| next < inner.children.len()),
+                _ => Some(child + 1).filter(|&next| next < inner.children().len()),
             };
             if let Some(neighbour) = neighbour {
-                let mut pointer = inner.children[neighbour].load(Ordering::Acquire, guard);
-                for _ in 0..HEIGHT_MAX {
-                    match node(pointer) {
-                        Node::Leaf(leaf) => return Some(leaf),
-                        Node::Inner(inner) => {
-                            let child = if matches!(side, Descent::Last) { inner.children.len() - 1 } else { 0 };
-                            pointer = inner.children[child].load(Ordering::Acquire, guard);
-                        }
-                    }
-                }
-                unreachable!("the tree is deeper than {HEIGHT_MAX}");
+                return Some(Tree::outermost_leaf(inner.children()[neighbour].load(guard), side, guard));
             }
         }
         unreachable!("the tree is deeper than {HEIGHT_MAX}")
     }
 
-    /// Heap bytes of the nodes reachable now: each node's own allocation, its tags, slots or
-    /// child pointers, and its separator keys (allocator overhead not included). Walks the tree
-    /// under one epoch pin; a writer may change it meanwhile, so the figure is of some moment
-    /// during the walk, node by node.
+    /// The first ([`Descent::First`]) or last leaf under `node`.
+    fn outermost_leaf<'g>(node: Node<'g>, side: Descent, guard: &'g Guard) -> Leaf<'g> {
+        let mut node = node;
+        for _ in 0..HEIGHT_MAX {
+            match node.kind() {
+                Kind::Leaf(leaf) => {
+                    node.prefetch();
+                    return leaf;
+                }
+                Kind::Inner(inner) => {
+                    let child = if matches!(side, Descent::Last) { inner.children().len() - 1 } else { 0 };
+                    node = inner.children()[child].load(guard);
+                }
+            }
+        }
+        unreachable!("the tree is deeper than {HEIGHT_MAX}")
+    }
+
+    /// Heap bytes of the nodes reachable now: each node's one allocation (header, tags, slots or
+    /// children and separators; allocator overhead not included). Walks the tree under one
+    /// epoch pin; a writer may change it meanwhile, so the figure is of some moment during the
+    /// walk, node by node.
     pub(crate) fn heap_bytes(&self) -> u64 {
         let guard = epoch::pin();
         let mut bytes = 0usize;
-        let mut stack = vec![(self.root.load(Ordering::Acquire, &guard), 0usize)];
+        let mut stack = vec![(self.root.load(&guard), 0usize)];
         // Each node is visited once; a path never exceeds the height bound.
-        while let Some((pointer, depth)) = stack.pop() {
+        while let Some((node, depth)) = stack.pop() {
             assert!(depth < HEIGHT_MAX, "the tree is deeper than {HEIGHT_MAX}");
-            bytes += std::mem::size_of::<Node>();
-            match node(pointer) {
-                Node::Leaf(leaf) => bytes += leaf.keys.heap_bytes() + std::mem::size_of_val(&*leaf.slots),
-                Node::Inner(inner) => {
-                    bytes += inner.keys.heap_bytes() + std::mem::size_of_val(&*inner.children);
-                    bytes +=
-                        inner.separators.iter().map(|key| key.len() + std::mem::size_of::<Box<[u8]>>()).sum::<usize>();
-                    stack.extend(inner.children.iter().map(|child| (child.load(Ordering::Acquire, &guard), depth + 1)));
-                }
+            bytes += node.heap_bytes();
+            if let Kind::Inner(inner) = node.kind() {
+                stack.extend(inner.children().iter().map(|child| (child.load(&guard), depth + 1)));
             }
         }
         bytes as u64
@@ -642,18 +672,27 @@ impl Tree {
     pub(crate) fn check_invariants(&self, source: &impl KeySource) -> usize {
         let guard = epoch::pin();
         let mut keys: Vec<Vec<u8>> = Vec::new();
-        let mut stack = vec![(self.root.load(Ordering::Acquire, &guard), 0usize)];
-        while let Some((pointer, depth)) = stack.pop() {
+        let mut stack = vec![(self.root.load(&guard), 0usize)];
+        while let Some((node, depth)) = stack.pop() {
             assert!(depth < HEIGHT_MAX);
-            match node(pointer) {
-                Node::Leaf(leaf) => {
-                    assert_eq!(leaf.keys.len(), leaf.slots.len());
-                    keys.extend(leaf.slots().map(|slot| source.key(slot).to_vec()));
+            match node.kind() {
+                Kind::Leaf(leaf) => {
+                    assert_eq!(leaf.tags().len(), leaf.slots().len());
+                    for (at, slot) in leaf.slot_values().enumerate() {
+                        let key = source.key(slot);
+                        assert!(key.starts_with(leaf.tags().prefix()), "a key starts with its leaf's prefix");
+                        assert_eq!(tag_of(key, leaf.tags().prefix().len()), leaf.tags().tags()[at], "a key's tag");
+                        keys.push(key.to_vec());
+                    }
                 }
-                Node::Inner(inner) => {
-                    assert_eq!(inner.separators.len() + 1, inner.children.len());
-                    for child in inner.children.iter().rev() {
-                        stack.push((child.load(Ordering::Acquire, &guard), depth + 1));
+                Kind::Inner(inner) => {
+                    assert_eq!(inner.separator_count() + 1, inner.children().len());
+                    for (at, separator) in inner.separators().into_iter().enumerate() {
+                        assert!(separator.starts_with(inner.tags().prefix()));
+                        assert_eq!(tag_of(separator, inner.tags().prefix().len()), inner.tags().tags()[at]);
+                    }
+                    for child in inner.children().iter().rev() {
+                        stack.push((child.load(&guard), depth + 1));
                     }
                 }
             }
@@ -675,16 +714,6 @@ enum Descent {
     Last,
 }
 
-/// Starts loading every line of `items` (a node's slots or child pointers: the search that
-/// follows reads one of them, at a place it does not know yet).
-fn prefetch_slice<T>(items: &[T]) {
-    let bytes = std::mem::size_of_val(items);
-    let start = items.as_ptr().cast::<u8>();
-    for offset in (0..bytes).step_by(64) {
-        crate::media::prefetch(start.wrapping_add(offset));
-    }
-}
-
 fn bound_key(bound: Bound<&[u8]>) -> Option<&[u8]> {
     match bound {
         Bound::Included(key) | Bound::Excluded(key) => Some(key),
@@ -693,15 +722,25 @@ fn bound_key(bound: Bound<&[u8]>) -> Option<&[u8]> {
 }
 
 /// Asserts (in debug builds) that one writer at a time changes the tree.
-struct WriterMark<'a>(&'a std::sync::atomic::AtomicBool);
+struct WriterMark<'a>(&'a AtomicBool);
 
 impl<'a> WriterMark<'a> {
-    fn enter(flag: &'a std::sync::atomic::AtomicBool) -> WriterMark<'a> {
+    fn enter(flag: &'a AtomicBool) -> WriterMark<'a> {
         if cfg!(debug_assertions) {
             let was_writing = flag.swap(true, Ordering::Acquire);
             assert!(!was_writing, "two writers changed the index at once");
         }
         WriterMark(flag)
+    }
+
+    /// The writer's guard, not pinned: the writer reaches only nodes linked now, which only it
+    /// unlinks, and it hands what it unlinked to the collector only at the end of an operation
+    /// ([`Retired::flush`]), so no node it reads is freed while it reads. Never used to defer.
+    fn guard(&self) -> &'static Guard {
+        // SAFETY: see above: nothing the writer loads under this guard can be freed before the
+        // operation ends, and it defers nothing through it (a deferred function would run at
+        // once).
+        unsafe { epoch::unprotected() }
     }
 }
 
@@ -715,18 +754,17 @@ impl Drop for WriterMark<'_> {
 
 impl Drop for Tree {
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: no reader or writer can reach the tree any more, so no pin is
-        // needed, and each node is reachable from the root exactly once (replaced nodes were
-        // handed to the collector when they were unlinked).
-        unsafe {
-            let guard = epoch::unprotected();
-            let mut stack = vec![self.root.load(Ordering::Relaxed, guard)];
-            while let Some(pointer) = stack.pop() {
-                let owned = pointer.into_owned();
-                if let Node::Inner(inner) = &*owned {
-                    stack.extend(inner.children.iter().map(|child| child.load(Ordering::Relaxed, guard)));
-                }
+        // `&mut self`: no reader or writer can reach the tree any more, and each node is
+        // reachable from the root exactly once (replaced nodes were retired when unlinked).
+        let mut stack = vec![self.root.pointer()];
+        while let Some(pointer) = stack.pop() {
+            // SAFETY: a node reachable from the root is alive until freed here, once.
+            let node = unsafe { pointer.assume_alive() };
+            if let Kind::Inner(inner) = node.kind() {
+                stack.extend(inner.child_pointers());
             }
+            // SAFETY: see above; its children were taken first.
+            unsafe { node::free(pointer) };
         }
     }
 }
