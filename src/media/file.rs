@@ -281,6 +281,19 @@ impl Medium for FileMedium {
         Ok(true)
     }
 
+    fn will_read(&self, offset: u64, len: u64) {
+        // SAFETY: posix_fadvise only reads the arguments; a failure (an old kernel, a filesystem
+        // without readahead) changes nothing but speed, so it is ignored.
+        let _ = unsafe {
+            libc::posix_fadvise(
+                self.file.as_raw_fd(),
+                offset as libc::off_t,
+                len as libc::off_t,
+                libc::POSIX_FADV_WILLNEED,
+            )
+        };
+    }
+
     fn refill(&self, offset: u64, len: u64) -> Result<(), Error> {
         assert!(offset + len <= self.mapped_bytes(), "refill past the mapping");
         if !has_hole(&self.file, offset, len)? {

@@ -156,6 +156,13 @@ pub trait Medium: MediumReport + Send + Sync + 'static {
     /// No thread may read or write the range during the call.
     unsafe fn punch(&self, offset: u64, len: u64) -> Result<bool, Error>;
 
+    /// A hint that `[offset, offset + len)` will be read soon, whole (recovery's scan): a file
+    /// starts reading it ahead, since its mapping is advised for random access. No effect on
+    /// what is read; the default does nothing.
+    fn will_read(&self, offset: u64, len: u64) {
+        let _ = (offset, len);
+    }
+
     /// Gives a punched range its blocks back (zero-filled and durable, as [`Medium::grow`] does
     /// for new space), so that writing it through the mapping cannot fault for lack of space.
     /// A full disk is [`Error::NoSpace`].

@@ -295,6 +295,10 @@ fn resume<M: Medium>(
 impl Validation {
     /// The first pass over `heads` (see the module docs).
     fn validate<M: Medium>(&mut self, medium: &M, heads: &[SegmentHead], segments: u64) -> Result<(), Error> {
+        // Every segment is read whole, in generation order: start reading them all ahead.
+        for head in heads {
+            medium.will_read(head.index.file_offset(), SEGMENT_BYTES);
+        }
         let mut expected: Option<(SegmentIndex, Generation)> = None;
         for (position, head) in heads.iter().enumerate() {
             if position == 0 {
