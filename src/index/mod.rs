@@ -55,6 +55,12 @@ impl Location {
 pub(crate) trait RecordKeys {
     /// The key of the record at `offset`: a record the index points at (or is about to).
     fn key_at(&self, offset: u64) -> &[u8];
+
+    /// Whether a key read is likely a disk read (recovery, over records nothing has read yet):
+    /// the tree then skips the reads that only make its tags more telling. Default: no.
+    fn reads_are_cold(&self) -> bool {
+        false
+    }
 }
 
 /// A [`RecordKeys`] seen as the tree's [`KeySource`] over packed locations.
@@ -63,6 +69,10 @@ struct ByLocation<'a, R>(&'a R);
 impl<R: RecordKeys> KeySource for ByLocation<'_, R> {
     fn key(&self, slot: u64) -> &[u8] {
         self.0.key_at(Location::unpack(slot).offset)
+    }
+
+    fn reads_are_cold(&self) -> bool {
+        self.0.reads_are_cold()
     }
 }
 

@@ -61,6 +61,33 @@ pub(super) fn prefix_len_of(first: &[u8], last: &[u8]) -> usize {
     common_prefix_len(first, last).min(PREFIX_BYTES_MAX)
 }
 
+/// The shortest key between two neighbouring keys of a node, from their tags `lower < upper`
+/// under `prefix` alone: `prefix`, then `upper`'s bytes through the first one that exceeds
+/// `lower`'s. `None` when the tags are equal (only the full keys can order them then).
+///
+/// Why it separates: let byte `d` be the first where the tags differ. `upper`'s byte `d` is not
+/// zero, so it and every byte before it are real bytes of the upper key (padding is a run of
+/// zeros to the tag's end), and the result is a prefix of the upper key: at most it. The lower
+/// key agrees with it on bytes before `d` (or ends there) and is smaller at `d`: below it.
+pub(super) fn separator_between(prefix: &[u8], lower: u64, upper: u64) -> Option<Box<[u8]>> {
+    if lower >= upper {
+        debug_assert_eq!(lower, upper, "tags of neighbouring keys ascend");
+        return None;
+    }
+    let through = (lower ^ upper).leading_zeros() as usize / 8 + 1;
+    let separator: Box<[u8]> = prefix.iter().copied().chain(upper.to_be_bytes()[..through].iter().copied()).collect();
+    debug_assert!(separator.len() <= prefix.len() + 8);
+    Some(separator)
+}
+
+/// Whether keys with the first tag `first` and the last tag `last` under a prefix of
+/// `prefix_len` bytes may share a longer prefix. `false` is certain: the first and last key
+/// then differ in the byte after the prefix (both tags hold it, or the first key ends there),
+/// or the prefix is as long as a prefix can be.
+pub(super) fn may_share_longer_prefix(prefix_len: usize, first: u64, last: u64) -> bool {
+    prefix_len < PREFIX_BYTES_MAX && (first ^ last).leading_zeros() >= 8
+}
+
 /// Whether `tags` may be a node's: ascending.
 pub(super) fn ascend(tags: &[u64]) -> bool {
     tags.windows(2).all(|pair| pair[0] <= pair[1])
@@ -145,12 +172,52 @@ impl<'a> Tags<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{prefix_len_of, retag, tag_of, Tags};
+    use super::{may_share_longer_prefix, prefix_len_of, retag, separator_between, tag_of, Tags};
 
     /// The reference: a linear search over the full keys.
     fn reference(keys: &[&[u8]], key: &[u8]) -> (usize, bool) {
         let at = keys.partition_point(|other| *other < key);
         (at, keys.get(at) == Some(&key))
+    }
+
+    /// Every pair of neighbours among keys that share a prefix, with zero bytes, ends and
+    /// equal tags among them: the separator from the tags lies strictly above the lower key and
+    /// at most the upper one, and "no longer prefix" is never wrong.
+    #[test]
+    fn separators_and_prefix_checks_from_tags_agree_with_the_keys() {
+        let keys: [&[u8]; 12] = [
+            b"ab",
+            b"ab\0",
+            b"ab\0\0\x01",
+            b"ab\x01",
+            b"ab\x01\0\0\0\0\0\0\0\x05",
+            b"ab\x01\0\0\0\0\0\0\0\x06",
+            b"ab\x01\x02",
+            b"ab\x7f",
+            b"ab\x80",
+            b"ab\x80\xff\xff",
+            b"ab\x81",
+            b"ab\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+        ];
+        assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "the test's keys ascend");
+        for prefix_len in 0..=2 {
+            let prefix = &keys[0][..prefix_len];
+            for (first, lower) in keys.iter().enumerate() {
+                for upper in &keys[first + 1..] {
+                    let (lower_tag, upper_tag) = (tag_of(lower, prefix_len), tag_of(upper, prefix_len));
+                    match separator_between(prefix, lower_tag, upper_tag) {
+                        Some(separator) => {
+                            assert!(*lower < &separator[..] && &separator[..] <= *upper, "{lower:?} {upper:?}");
+                        }
+                        None => assert_eq!(lower_tag, upper_tag),
+                    }
+                    let longest = prefix_len_of(lower, upper);
+                    if !may_share_longer_prefix(prefix_len, lower_tag, upper_tag) {
+                        assert_eq!(longest, prefix_len, "{lower:?} {upper:?} under {prefix_len}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -10,9 +10,10 @@
 //! Each node is one allocation ([`node`]): a header holding the prefix, then the tags, then the
 //! slots (leaf) or the child pointers and the separators (inner). A search reads one allocation
 //! per level; an insert's copy of a leaf is one allocation, its tags and slots copied in two
-//! pieces each. A split reads only the first and last key of each half and keeps the tags unless
-//! a half's keys share a longer prefix; a merge retags under the prefix both leaves share, with
-//! no key read.
+//! pieces each. A split keeps the tags unless a half's keys share a longer prefix, and takes as
+//! separator the shortest key between the halves that their tags give: it reads no key unless
+//! the tags cannot decide (equal neighbours, or a half whose first and last tag agree on their
+//! first byte). A merge retags under the prefix both leaves share, with no key read.
 //!
 //! `separators[i]` is a lower bound of `children[i + 1]`: every key under `children[i]` is below
 //! it, every key under `children[i + 1]` at or above it. Leaves are never empty except a root
@@ -59,6 +60,13 @@ const HEIGHT_MAX: usize = 32;
 pub(crate) trait KeySource {
     /// The key whose slot holds `slot`. Must be the key the slot was stored for.
     fn key(&self, slot: u64) -> &[u8];
+
+    /// Whether a key read is likely a disk read. A split then keeps a half's prefix rather
+    /// than read all its keys to retag them under a longer one: the prefix stays one its keys
+    /// share, only less telling, until a later split (with warm reads) lengthens it. Default: no.
+    fn reads_are_cold(&self) -> bool {
+        false
+    }
 }
 
 /// One leaf's entries as a checkpoint stores them (see [`Tree::export_after`]).
@@ -147,10 +155,15 @@ fn leaf_of_slots(slots: &[u64], source: &impl KeySource) -> NewNode {
 }
 
 /// A leaf of `slots` and their `tags` under `prefix` (a half of a leaf split): the tags as they
-/// are when the keys share no longer prefix (only the first and last key are read), else retagged
-/// from the keys under the longer one.
+/// are when the keys share no longer prefix, else retagged from the keys under the longer one.
+/// The tags of the first and last key mostly decide it without a key read
+/// ([`tags::may_share_longer_prefix`]); else the first and last key are read, unless reads are
+/// cold ([`KeySource::reads_are_cold`]): then the half keeps the prefix.
 fn leaf_of_half(prefix: &[u8], tags: &[u64], slots: &[u64], source: &impl KeySource) -> NewNode {
     assert!(!slots.is_empty() && tags.len() == slots.len());
+    if source.reads_are_cold() || !tags::may_share_longer_prefix(prefix.len(), tags[0], tags[tags.len() - 1]) {
+        return NewNode::leaf(prefix, tags.iter().copied(), slots.iter().copied());
+    }
     let longest = tags::prefix_len_of(source.key(slots[0]), source.key(slots[slots.len() - 1]));
     debug_assert!(longest >= prefix.len(), "keys of a leaf share its prefix");
     if longest > prefix.len() {
@@ -237,7 +250,10 @@ impl<'g> Leaf<'g> {
     }
 
     /// This full leaf with `slot` inserted at `at`, as two halves. A half keeps the tags it has
-    /// (no key read but its first and last) unless its keys share a longer prefix than this leaf.
+    /// unless its keys share a longer prefix than this leaf. The separator is the shortest key
+    /// between the halves that their tags give ([`tags::separator_between`]), so that a split
+    /// mostly reads no key: a record read here is a cold read when the tree is large (recovery's
+    /// replay onto a checkpoint splits about one leaf in two of those it inserts into).
     fn split(self, at: usize, key: &[u8], slot: u64, source: &impl KeySource) -> Replacement {
         let tags = self.tags();
         let (prefix, tag, kept) = tags.placing(key);
@@ -246,7 +262,8 @@ impl<'g> Leaf<'g> {
         let mut slots: Vec<u64> = self.slot_values().collect();
         slots.insert(at, slot);
         let half = slots.len() / 2;
-        let separator: Box<[u8]> = source.key(slots[half]).into();
+        let separator = tags::separator_between(prefix, all_tags[half - 1], all_tags[half])
+            .unwrap_or_else(|| source.key(slots[half]).into());
         let left = leaf_of_half(prefix, &all_tags[..half], &slots[..half], source);
         let right = leaf_of_half(prefix, &all_tags[half..], &slots[half..], source);
         Replacement::Split(left, separator, right)
@@ -672,8 +689,9 @@ impl Tree {
     pub(crate) fn check_invariants(&self, source: &impl KeySource) -> usize {
         let guard = epoch::pin();
         let mut keys: Vec<Vec<u8>> = Vec::new();
-        let mut stack = vec![(self.root.load(&guard), 0usize)];
-        while let Some((node, depth)) = stack.pop() {
+        // Each node with the bounds its ancestors' separators set: lower included, upper excluded.
+        let mut stack = vec![(self.root.load(&guard), 0usize, None::<Vec<u8>>, None::<Vec<u8>>)];
+        while let Some((node, depth, lower, upper)) = stack.pop() {
             assert!(depth < HEIGHT_MAX);
             match node.kind() {
                 Kind::Leaf(leaf) => {
@@ -682,17 +700,29 @@ impl Tree {
                         let key = source.key(slot);
                         assert!(key.starts_with(leaf.tags().prefix()), "a key starts with its leaf's prefix");
                         assert_eq!(tag_of(key, leaf.tags().prefix().len()), leaf.tags().tags()[at], "a key's tag");
+                        assert!(
+                            lower.as_deref().is_none_or(|lower| lower <= key),
+                            "a separator bounds the keys after it"
+                        );
+                        assert!(
+                            upper.as_deref().is_none_or(|upper| key < upper),
+                            "a separator bounds the keys before it"
+                        );
                         keys.push(key.to_vec());
                     }
                 }
                 Kind::Inner(inner) => {
                     assert_eq!(inner.separator_count() + 1, inner.children().len());
-                    for (at, separator) in inner.separators().into_iter().enumerate() {
+                    let separators = inner.separators();
+                    for (at, separator) in separators.iter().enumerate() {
                         assert!(separator.starts_with(inner.tags().prefix()));
                         assert_eq!(tag_of(separator, inner.tags().prefix().len()), inner.tags().tags()[at]);
                     }
-                    for child in inner.children().iter().rev() {
-                        stack.push((child.load(&guard), depth + 1));
+                    for (at, child) in inner.children().iter().enumerate().rev() {
+                        let child_lower = if at == 0 { lower.clone() } else { Some(separators[at - 1].to_vec()) };
+                        let child_upper =
+                            separators.get(at).map_or(upper.clone(), |separator| Some(separator.to_vec()));
+                        stack.push((child.load(&guard), depth + 1, child_lower, child_upper));
                     }
                 }
             }

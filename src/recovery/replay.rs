@@ -63,7 +63,7 @@ pub(super) fn replay<M: Medium>(medium: &M, space: &mut Space, segments: &[(Segm
 /// does not hold gets its own segment's generation as its shadow, the most it can hide, since
 /// the put it deleted may be one the fuzzy checkpoint did not see.
 pub(super) fn replay_onto<M: Medium>(medium: &M, space: &mut Space, segments: &[(SegmentHead, u64)], base: &KeyIndex) {
-    let keys = IndexedKeys(medium);
+    let keys = ColdKeys(IndexedKeys(medium));
     for_each_key(medium, space, segments, |space, group| {
         let key = keys.key_at(group[0].location.offset);
         let current = base.get(key, &keys);
@@ -78,6 +78,22 @@ pub(super) fn replay_onto<M: Medium>(medium: &M, space: &mut Space, segments: &[
             _ => {}
         }
     });
+}
+
+/// The keys of records as recovery reads them: the checkpoint's entries point at records
+/// nothing has read since the open began, so a read of one is a disk read (the mapping reads
+/// 4 KiB per fault). The replay's inserts split leaves without reading their keys
+/// ([`RecordKeys::reads_are_cold`]); a key is read only to confirm a match.
+struct ColdKeys<'m, M>(IndexedKeys<'m, M>);
+
+impl<M: Medium> RecordKeys for ColdKeys<'_, M> {
+    fn key_at(&self, offset: u64) -> &[u8] {
+        self.0.key_at(offset)
+    }
+
+    fn reads_are_cold(&self) -> bool {
+        true
+    }
 }
 
 /// Lists the versions of `segments` (making them live and accounting what they hold), sorts
@@ -98,7 +114,8 @@ fn for_each_key<M: Medium>(
     // One group per key; each version visited once.
     while group_start < versions.len() {
         let first = &versions[group_start];
-        let group_len = versions[group_start..].iter().take_while(|other| compare(&keys, first, other).is_eq()).count();
+        let group_len =
+            1 + versions[group_start + 1..].iter().take_while(|other| compare(&keys, first, other).is_eq()).count();
         apply(space, &versions[group_start..group_start + group_len]);
         group_start += group_len;
     }

@@ -12,6 +12,8 @@ use super::{KeySource, LeafImage, Tree, LEAF_KEYS_MAX};
 #[derive(Default)]
 struct Arena {
     keys: Mutex<Vec<&'static [u8]>>,
+    /// What [`KeySource::reads_are_cold`] answers (recovery's replay sets it).
+    cold: AtomicBool,
 }
 
 impl Arena {
@@ -25,6 +27,10 @@ impl Arena {
 impl KeySource for Arena {
     fn key(&self, slot: u64) -> &[u8] {
         self.keys.lock().unwrap()[slot as usize]
+    }
+
+    fn reads_are_cold(&self) -> bool {
+        self.cold.load(Ordering::Relaxed)
     }
 }
 
@@ -100,6 +106,8 @@ fn random_operations_agree_with_a_btree_map() {
         let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
         let space = [50, 400, 5_000][seed as usize % 3];
         for step in 0..12_000 {
+            // Odd seeds change the tree as recovery does first (splits keep prefixes), then warm.
+            arena.cold.store(seed % 2 == 1 && step < 6_000, Ordering::Relaxed);
             let key = key_of(&mut random, space);
             // Phases: mostly inserts, then mostly removals (merges), then mixed.
             let remove_percent = [20, 80, 50][(step / 4_000) as usize];
