@@ -137,6 +137,9 @@ pub(crate) struct Space {
     tombstone_bytes: u64,
     dead_bytes: u64,
     reused_total: u64,
+    /// Segments in `State::Checkpoint`, kept beside the states: the space budget reads it on
+    /// every write (counting the states would cost a pass over all segments per put).
+    checkpoint_segments: u64,
 }
 
 impl Space {
@@ -153,6 +156,7 @@ impl Space {
             tombstone_bytes: 0,
             dead_bytes: 0,
             reused_total: 0,
+            checkpoint_segments: 0,
         }
     }
 
@@ -202,6 +206,7 @@ impl Space {
         assert!(was_free && matches!(segment.state, State::Free { punched: false }), "segment {index} not free");
         assert!(!self.zeroing.contains(&index), "segment {index} reused before its zeroed head is durable");
         *segment = Segment { state: State::Checkpoint, recycled: segment.recycled, ..Segment::FREE };
+        self.checkpoint_segments += 1;
     }
 
     /// The checkpoint held by `indices` is superseded by a durable newer one (or was never
@@ -212,12 +217,18 @@ impl Space {
             assert_eq!(segment.state, State::Checkpoint, "segment {index} holds no checkpoint");
             segment.state = State::Free { punched: false };
             self.free.insert(index);
+            self.checkpoint_segments -= 1;
         }
     }
 
     /// Segments holding checkpoint parts.
     pub(crate) fn checkpoint_count(&self) -> u64 {
-        self.segments.iter().filter(|segment| segment.state == State::Checkpoint).count() as u64
+        debug_assert_eq!(
+            self.checkpoint_segments,
+            self.segments.iter().filter(|segment| segment.state == State::Checkpoint).count() as u64,
+            "the count follows the states"
+        );
+        self.checkpoint_segments
     }
 
     /// Recovery: segment `index`, live, of a checkpoint's table: its records occupy `written`
