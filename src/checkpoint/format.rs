@@ -15,7 +15,7 @@ pub(crate) const PART_HEAD_BYTES: u64 = (RECORD_HEADER_BYTES + CHECKPOINT_HEAD_B
 pub(crate) const SUMMARY_BYTES: usize = 80;
 /// Bytes of a table entry item.
 pub(crate) const TABLE_ENTRY_BYTES: usize = 40;
-/// Bytes of a leaf item's fixed part (count, prefix length, smallest key's length).
+/// Bytes of a leaf item's fixed part (count, prefix length, the bound's length).
 const LEAF_HEADER_BYTES: usize = 8;
 
 /// What part 0 says of the whole checkpoint (see the module docs of [`super`]).
@@ -159,15 +159,16 @@ impl TableEntry {
     }
 }
 
-/// Encodes a leaf item: `smallest` is the key of `image.slots[0]`, which starts with the prefix.
-pub(crate) fn encode_leaf(smallest: &[u8], image: &LeafImage, out: &mut Vec<u8>) {
+/// Encodes a leaf item: `bound` is a lower bound of its keys that starts with the prefix
+/// ([`LeafImage::bound_from`]).
+pub(crate) fn encode_leaf(bound: &[u8], image: &LeafImage, out: &mut Vec<u8>) {
     assert!(!image.slots.is_empty() && image.slots.len() == image.tags.len());
-    assert!(smallest.starts_with(&image.prefix), "the smallest key starts with the leaf's prefix");
+    assert!(bound.starts_with(&image.prefix), "the bound starts with the leaf's prefix");
     out.clear();
     out.extend_from_slice(&(image.slots.len() as u16).to_le_bytes());
     out.extend_from_slice(&(image.prefix.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(smallest.len() as u32).to_le_bytes());
-    out.extend_from_slice(smallest);
+    out.extend_from_slice(&(bound.len() as u32).to_le_bytes());
+    out.extend_from_slice(bound);
     out.resize(out.len().next_multiple_of(8), 0);
     out.extend(image.tags.iter().flat_map(|tag| tag.to_le_bytes()));
     out.extend(image.slots.iter().flat_map(|slot| slot.to_le_bytes()));
@@ -205,20 +206,20 @@ impl<'a> ItemReader<'a> {
         self.take(TABLE_ENTRY_BYTES).map(TableEntry::decode)
     }
 
-    /// The next leaf item: its smallest key and its image.
+    /// The next leaf item: its bound and its image.
     pub(crate) fn leaf(&mut self) -> Option<(Box<[u8]>, LeafImage)> {
         let fixed = self.take(LEAF_HEADER_BYTES)?;
         let count = usize::from(u16::from_le_bytes([fixed[0], fixed[1]]));
         let prefix_len = usize::from(u16::from_le_bytes([fixed[2], fixed[3]]));
-        let smallest_len = u32::from_le_bytes(fixed[4..8].try_into().expect("4 bytes")) as usize;
-        let smallest = self.take(smallest_len.next_multiple_of(8))?.get(..smallest_len)?;
-        let prefix = smallest.get(..prefix_len)?.to_vec();
+        let bound_len = u32::from_le_bytes(fixed[4..8].try_into().expect("4 bytes")) as usize;
+        let bound = self.take(bound_len.next_multiple_of(8))?.get(..bound_len)?;
+        let prefix = bound.get(..prefix_len)?.to_vec();
         let numbers = |bytes: &[u8]| -> Vec<u64> {
             bytes.chunks_exact(8).map(|chunk| u64::from_le_bytes(chunk.try_into().expect("8 bytes"))).collect()
         };
         let tags = numbers(self.take(count.checked_mul(8)?)?);
         let slots = numbers(self.take(count.checked_mul(8)?)?);
-        Some((smallest.into(), LeafImage { prefix, tags, slots }))
+        Some((bound.into(), LeafImage { prefix, tags, slots }))
     }
 }
 

@@ -35,7 +35,7 @@ impl Candidate {
 pub(crate) struct Loaded {
     pub(crate) summary: Summary,
     pub(crate) table: Vec<TableEntry>,
-    /// Leaves in key order, each with its smallest key.
+    /// Leaves in key order, each with a lower bound of its keys.
     pub(crate) leaves: Leaves,
     /// The segments its parts occupy.
     pub(crate) segments: Vec<SegmentIndex>,

@@ -8,8 +8,8 @@
 //!   `G` (replay starts at that segment's first record), and the *table* of every live segment
 //!   older than it: index, generation, bytes written, tombstone bytes and shadow. Those segments
 //!   are sealed: nothing is appended to them again, so the table stays true.
-//! - **the leaves**, exported one after another without a lock ([`KeyIndex::export_after`]):
-//!   each leaf as the tree holds it (prefix, tags, packed locations) with its smallest key, the
+//! - **the leaves**, exported one after another without a lock ([`KeyIndex::export_from`]):
+//!   each leaf as the tree holds it (prefix, tags, packed locations) with a lower bound of its keys, the
 //!   separator recovery rebuilds the inner nodes from. A leaf exported after a writer changed
 //!   it holds the newer locations; that is why the copy is fuzzy.
 //! - **`names_through`**: the commit of the newest record the export could have seen. A
@@ -27,7 +27,7 @@
 //! payload checksum); items follow and never straddle parts. Part 0 starts with the summary and
 //! is written last, once `names_through` and the part count are known.
 //!
-//! [`KeyIndex::export_after`]: crate::index::KeyIndex::export_after
+//! [`KeyIndex::export_from`]: crate::index::KeyIndex::export_from
 
 pub(crate) mod format;
 pub(crate) mod load;

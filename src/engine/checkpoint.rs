@@ -4,8 +4,10 @@
 //! 1. **Capture**, inside a commit, under the writer mutex: the head segment's generation and
 //!    commit, the table of live segments older than it, a fresh checkpoint id, and one free
 //!    segment for part 0. The commit it rides makes every record appended so far durable.
-//! 2. **Export** ([`Engine::checkpoint_step`]): leaves one after another, each read in a read
-//!    section (so the records whose keys it reads stay put), no lock. Full parts are written
+//! 2. **Export** ([`Engine::checkpoint_step`]): leaves one after another, each from the
+//!    separator above the last one, with a lower bound of its keys taken from that separator and
+//!    its prefix (no record read, but where a tag ties with the separator's; that read is in a
+//!    read section, so the record stays put), no lock. Full parts are written
 //!    into their segments, flushed and fenced at once; part 0 stays in memory.
 //! 3. **Seal** ([`Engine::checkpoint_seal`]): under the writer mutex, `names_through` (the commit of the newest record the
 //!    export could have seen); part 0 with the summary, written, flushed and fenced.
@@ -15,8 +17,6 @@
 //! A crash before step 4 ends leaves the previous checkpoint whole (its segments are not reused
 //! before), and recovery refuses the new one while its `names_through` is not durable.
 
-use std::ops::Bound;
-
 use super::hooks::ProtocolHooks;
 use super::write::{CLEANER_RESERVE_SEGMENTS, OUT_OF_SPACE_ATTEMPTS_MAX};
 use super::{Engine, Writer};
@@ -24,7 +24,7 @@ use crate::checkpoint::format::{encode_leaf, part_head, PART_HEAD_BYTES, SUMMARY
 use crate::checkpoint::{Summary, TableEntry};
 use crate::error::Error;
 use crate::ids::{CommitSequence, SegmentIndex};
-use crate::index::{LeafImage, Location, RecordKeys};
+use crate::index::LeafImage;
 use crate::layout::SEGMENT_BYTES;
 use crate::log::access::{self, IndexedKeys};
 use crate::log::segment_start;
@@ -65,8 +65,8 @@ pub(crate) struct CheckpointTask {
     current: Option<(SegmentIndex, Vec<u8>)>,
     /// Every segment taken, part 0's first.
     segments: Vec<SegmentIndex>,
-    /// The last key exported: the next leaf is the one after it (`None`: from the start).
-    bound: Option<Vec<u8>>,
+    /// Where the export goes on: the leaf covering this key, from it on (empty: the start).
+    next_from: Box<[u8]>,
     /// The export reached the last key.
     exported: bool,
     /// Its last part and part 0 are written (step 3 done).
@@ -198,7 +198,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             first_segment: None,
             current: None,
             segments: Vec::new(),
-            bound: None,
+            next_from: Box::default(),
             exported: false,
             sealed: false,
             log_bytes_at_capture: self.log_bytes_appended(writer),
@@ -242,30 +242,26 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         self.check_writable()?;
         let keys = IndexedKeys(&self.medium);
         let mut image = LeafImage::default();
-        let (mut smallest, mut item) = (Vec::new(), Vec::new());
+        let mut item = Vec::new();
         for _ in 0..leaves_max.min(LEAVES_MAX) {
-            let found = {
+            let next = {
+                // A tie of tags with `next_from` reads a record.
                 let _section = self.gate.enter();
-                let from = task.bound.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-                let found = self.index.export_after(from, &keys, &mut image);
-                if found {
-                    let key_of = |slot: u64| keys.key_at(Location::unpack(slot).offset);
-                    smallest.clear();
-                    smallest.extend_from_slice(key_of(image.slots[0]));
-                    let bound = task.bound.get_or_insert_with(Vec::new);
-                    bound.clear();
-                    bound.extend_from_slice(key_of(*image.slots.last().expect("a leaf found holds a key")));
-                }
-                found
+                self.index.export_from(&task.next_from, &keys, &mut image)
             };
-            if !found {
-                task.exported = true;
-                return Ok(true);
+            if !image.slots.is_empty() {
+                encode_leaf(image.bound_from(&task.next_from), &image, &mut item);
+                self.push_item(task, &item)?;
+                task.summary.key_count += image.slots.len() as u64;
+                task.summary.leaf_count += 1;
             }
-            encode_leaf(&smallest, &image, &mut item);
-            self.push_item(task, &item)?;
-            task.summary.key_count += image.slots.len() as u64;
-            task.summary.leaf_count += 1;
+            match next {
+                Some(next) => task.next_from = next,
+                None => {
+                    task.exported = true;
+                    return Ok(true);
+                }
+            }
         }
         Ok(false)
     }

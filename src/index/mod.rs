@@ -119,10 +119,10 @@ impl KeyIndex {
         Tree::from_leaves(leaves).map(|tree| KeyIndex { tree })
     }
 
-    /// Copies into `out` the rest after `from` of one leaf (its slots are packed locations);
-    /// false when no key follows (see [`Tree::export_after`]).
-    pub(crate) fn export_after(&self, from: Bound<&[u8]>, keys: &impl RecordKeys, out: &mut LeafImage) -> bool {
-        self.tree.export_after(from, &ByLocation(keys), out)
+    /// Copies into `out` the keys at or above `from` of one leaf (its slots are packed
+    /// locations), and returns where the next leaf's keys begin (see [`Tree::export_from`]).
+    pub(crate) fn export_from(&self, from: &[u8], keys: &impl RecordKeys, out: &mut LeafImage) -> Option<Box<[u8]>> {
+        self.tree.export_from(from, &ByLocation(keys), out)
     }
 
     /// Location of the record holding `key`'s value.

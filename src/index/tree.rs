@@ -69,7 +69,7 @@ pub(crate) trait KeySource {
     }
 }
 
-/// One leaf's entries as a checkpoint stores them (see [`Tree::export_after`]).
+/// One leaf's entries as a checkpoint stores them (see [`Tree::export_from`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LeafImage {
     /// The prefix every key of the leaf starts with (at most 16 bytes).
@@ -82,6 +82,18 @@ pub(crate) struct LeafImage {
 
 /// Leaves as a checkpoint stores them, in key order, each with a lower bound of its keys.
 pub(crate) type Leaves = Vec<(Box<[u8]>, LeafImage)>;
+
+impl LeafImage {
+    /// The lower bound a checkpoint stores with this image, exported from `from`
+    /// ([`Tree::export_from`]): the larger of `from` and the prefix. It is at most every key of
+    /// the image (each is at least both), above every key exported before `from`, and starts with
+    /// the prefix (a key between the prefix and a key that starts with it starts with it too).
+    pub(crate) fn bound_from<'a>(&'a self, from: &'a [u8]) -> &'a [u8] {
+        let bound = if from > &self.prefix[..] { from } else { &self.prefix[..] };
+        debug_assert!(bound.starts_with(&self.prefix), "the bound starts with the prefix");
+        bound
+    }
+}
 
 /// What a writer's change turns a node into, for its parent to install.
 enum Replacement {
@@ -419,12 +431,28 @@ impl Tree {
         unreachable!("the tree is deeper than {HEIGHT_MAX}")
     }
 
-    /// Copies into `out` the part after `from` of the first leaf holding keys after `from`
-    /// (its prefix, tags and slots, as a checkpoint stores them); false when no key follows.
-    /// The leaf is read under one pin, as it was at one moment; `out` is overwritten.
-    pub(crate) fn export_after(&self, from: Bound<&[u8]>, source: &impl KeySource, out: &mut LeafImage) -> bool {
+    /// Copies into `out` the keys at or above `from` of the leaf covering `from` (its prefix,
+    /// tags and slots, as a checkpoint stores them; possibly none), and returns where the keys
+    /// after that leaf begin: the separator above it, `None` when it is the last leaf. Exporting
+    /// from the empty key and then from each returned separator visits every leaf once, in key
+    /// order, and reads no key unless a tag ties with `from`'s: a checkpoint of a large store
+    /// would otherwise read two cold records per leaf. The leaf and its path are read under one
+    /// pin, as they were at one moment; `out` is overwritten.
+    pub(crate) fn export_from(&self, from: &[u8], source: &impl KeySource, out: &mut LeafImage) -> Option<Box<[u8]>> {
         let guard = epoch::pin();
-        let Some((leaf, start)) = self.first_leaf_after(from, source, &guard) else { return false };
+        let mut path = Path::new();
+        let leaf = self.descend(Some(from), Descent::Toward, &guard, &mut path);
+        // Where `from` is the separator below the leaf (an export in step with the tree), every
+        // key of the leaf is at or above it: no search, which could read a key whose tag ties.
+        let lower = (0..path.len)
+            .rev()
+            .map(|level| path.step(level))
+            .find_map(|(inner, child)| (child > 0).then(|| inner.separator(child - 1)));
+        let all_after = match lower {
+            Some(lower) => lower >= from,
+            None => from.is_empty(),
+        };
+        let start = if all_after { 0 } else { leaf.start_after(Bound::Included(from), source) };
         let tags = leaf.tags();
         out.prefix.clear();
         out.prefix.extend_from_slice(tags.prefix());
@@ -432,7 +460,12 @@ impl Tree {
         out.tags.extend_from_slice(&tags.tags()[start..]);
         out.slots.clear();
         out.slots.extend(leaf.slot_values().skip(start));
-        !out.slots.is_empty()
+        let upper = (0..path.len).rev().map(|level| path.step(level)).find_map(|(inner, child)| {
+            (child < inner.separator_count()).then(|| Box::<[u8]>::from(inner.separator(child)))
+        });
+        // Paired with `child_for`: `from` lies below the separator above the leaf it covers.
+        debug_assert!(upper.as_deref().is_none_or(|upper| from < upper), "an export moves forward");
+        upper
     }
 
     /// The first leaf holding keys after `from`, with the index of the first such key in it.

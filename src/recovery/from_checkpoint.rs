@@ -146,7 +146,7 @@ fn check_table(table: &[TableEntry], summary: &Summary, segments: u64) -> Result
 /// table segment still there (written before the capture, so the key's value at the capture
 /// and still its value unless the replay supersedes it). Every other entry is a fuzzy copy of
 /// a later write, which the replay finds again if it survived, or of a record gone since. Each
-/// kept record's bytes count as live. Leaves left empty are dropped; a leaf's smallest key
+/// kept record's bytes count as live. Leaves left empty are dropped; a leaf's bound
 /// stays a valid separator for the entries left in it.
 fn kept_entries(leaves: Leaves, in_table: &[bool], space: &mut Space) -> Result<Leaves, &'static str> {
     let mut kept = Vec::with_capacity(leaves.len());

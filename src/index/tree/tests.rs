@@ -6,7 +6,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{KeySource, LeafImage, Tree, LEAF_KEYS_MAX};
+use super::{tag_of, KeySource, LeafImage, Tree, LEAF_KEYS_MAX};
 
 /// Keys by slot: slot `i` is the i-th key ever stored (a key stored again gets a new slot).
 #[derive(Default)]
@@ -244,18 +244,22 @@ fn a_tree_built_from_sorted_slots_is_the_tree_of_its_inserts() {
     }
 }
 
-/// Every leaf of `tree`, exported one after another as a checkpoint does, with its smallest key.
+/// Every leaf of `tree`, exported one after another as a checkpoint does, with its bound.
 fn export_all(tree: &Tree, arena: &Arena) -> Vec<(Box<[u8]>, LeafImage)> {
     let mut leaves = Vec::new();
-    let mut bound: Option<Vec<u8>> = None;
+    let mut from: Box<[u8]> = Box::default();
     for _ in 0..1_000_000 {
         let mut image = LeafImage::default();
-        let from = bound.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        if !tree.export_after(from, arena, &mut image) {
-            return leaves;
+        let next = tree.export_from(&from, arena, &mut image);
+        if !image.slots.is_empty() {
+            let bound = image.bound_from(&from);
+            assert!(image.slots.iter().all(|&slot| bound <= arena.key(slot)), "the bound is at most every key");
+            leaves.push((bound.into(), image));
         }
-        bound = Some(arena.key(*image.slots.last().unwrap()).to_vec());
-        leaves.push((arena.key(image.slots[0]).into(), image));
+        match next {
+            Some(next) => from = next,
+            None => return leaves,
+        }
     }
     unreachable!("more leaves than keys")
 }
@@ -286,9 +290,11 @@ fn a_tree_rebuilt_from_its_exported_leaves_holds_the_same_keys() {
         }
         // Broken images are refused, not built.
         if let Some((smallest, image)) = leaves.first() {
+            // A first tag below the bound's tag: the bound is above the first key.
             let mut wrong_tag = image.clone();
-            if wrong_tag.tags[0] > 0 {
-                wrong_tag.tags[0] -= 1;
+            let bound_tag = tag_of(smallest, image.prefix.len());
+            if bound_tag > 0 {
+                wrong_tag.tags[0] = bound_tag - 1;
                 assert!(Tree::from_leaves(vec![(smallest.clone(), wrong_tag)]).is_err());
             }
             let mut unsorted = image.clone();
