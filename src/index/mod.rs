@@ -136,6 +136,17 @@ impl KeyIndex {
         self.tree.set(key, location.pack(), &ByLocation(keys)).map(Location::unpack)
     }
 
+    /// Gives `key`'s location (`None`: absent) to `change` and makes what it returns the key's
+    /// location (`None`: removed), in one descent. Writer only; a location returned holds `key`.
+    pub(crate) fn update(
+        &self,
+        key: &[u8],
+        keys: &impl RecordKeys,
+        change: impl FnOnce(Option<Location>) -> Option<Location>,
+    ) {
+        self.tree.update(key, &ByLocation(keys), |current| change(current.map(Location::unpack)).map(Location::pack));
+    }
+
     /// Removes `key`; returns where it pointed. Writer only.
     pub(crate) fn remove(&self, key: &[u8], keys: &impl RecordKeys) -> Option<Location> {
         self.tree.remove(key, &ByLocation(keys)).map(Location::unpack)

@@ -499,47 +499,65 @@ impl Tree {
 
     /// Sets `key`'s slot to `slot`; returns the value it replaced. Writer only.
     pub(crate) fn set(&self, key: &[u8], slot: u64, source: &impl KeySource) -> Option<u64> {
-        let writing = WriterMark::enter(&self.writing);
-        let guard = writing.guard();
-        let mut path = Path::new();
-        let leaf = self.descend(Some(key), Descent::Toward, guard, &mut path);
-        let (at, found) = leaf.search(key, source);
-        if found {
-            // One writer: load-then-store cannot race (a swap would be a full barrier).
-            let old = leaf.slots()[at].load(Ordering::Relaxed);
-            leaf.slots()[at].store(slot, Ordering::Release);
-            return Some(old);
-        }
-        let replacement = leaf.inserted(at, key, slot, source);
-        self.install(&path, leaf.node(), replacement);
-        self.len.fetch_add(1, Ordering::Relaxed);
-        self.retired.flush();
-        None
+        let mut old = None;
+        self.update(key, source, |current| {
+            old = current;
+            Some(slot)
+        });
+        old
     }
 
     /// Removes `key`; returns its slot value. Writer only.
     pub(crate) fn remove(&self, key: &[u8], source: &impl KeySource) -> Option<u64> {
+        let mut old = None;
+        self.update(key, source, |current| {
+            old = current;
+            None
+        });
+        old
+    }
+
+    /// Gives `key`'s slot value (`None`: absent) to `change`, and makes what it returns the
+    /// key's slot value (`None`: removed), with one descent. Writer only.
+    pub(crate) fn update(&self, key: &[u8], source: &impl KeySource, change: impl FnOnce(Option<u64>) -> Option<u64>) {
         let writing = WriterMark::enter(&self.writing);
         let guard = writing.guard();
         let mut path = Path::new();
         let leaf = self.descend(Some(key), Descent::Toward, guard, &mut path);
         let (at, found) = leaf.search(key, source);
-        if !found {
-            return None;
+        // One writer: load-then-store cannot race (a swap would be a full barrier).
+        let current = found.then(|| leaf.slots()[at].load(Ordering::Relaxed));
+        match (current, change(current)) {
+            (Some(_), Some(slot)) => {
+                leaf.slots()[at].store(slot, Ordering::Release);
+                return;
+            }
+            (None, None) => return,
+            (None, Some(slot)) => {
+                let replacement = leaf.inserted(at, key, slot, source);
+                self.install(&path, leaf.node(), replacement);
+                self.len.fetch_add(1, Ordering::Relaxed);
+            }
+            (Some(_), None) => {
+                self.remove_at(&mut path, leaf, at, guard);
+                self.len.fetch_sub(1, Ordering::Relaxed);
+            }
         }
-        let old = leaf.slot(at);
+        self.retired.flush();
+    }
+
+    /// Removes the key at `at` of `leaf` (reached through `path`), merging or dropping the leaf
+    /// when it gets small or empty.
+    fn remove_at<'g>(&self, path: &mut Path<'g>, leaf: Leaf<'g>, at: usize, guard: &'g Guard) {
         let remaining = leaf.len() - 1;
         if path.len > 0 && remaining == 0 {
-            self.install(&path, leaf.node(), Replacement::Gone);
+            self.install(path, leaf.node(), Replacement::Gone);
         } else if path.len > 0 && remaining < LEAF_KEYS_MIN {
-            self.merge_or_install(&mut path, leaf, at, guard);
+            self.merge_or_install(path, leaf, at, guard);
         } else {
-            self.install(&path, leaf.node(), Replacement::One(leaf.removed(at)));
+            self.install(path, leaf.node(), Replacement::One(leaf.removed(at)));
         }
         self.collapse_root(guard);
-        self.len.fetch_sub(1, Ordering::Relaxed);
-        self.retired.flush();
-        Some(old)
     }
 
     /// Installs `leaf` without its key at `at`, merged with a neighbour under the same parent

@@ -66,17 +66,8 @@ pub(super) fn replay_onto<M: Medium>(medium: &M, space: &mut Space, segments: &[
     let keys = ColdKeys(IndexedKeys(medium));
     for_each_key(medium, space, segments, |space, group| {
         let key = keys.key_at(group[0].location.offset);
-        let current = base.get(key, &keys);
         let unknown_shadow = Some(space.generation_at(group[0].location.offset));
-        match apply_group(space, group, current, unknown_shadow) {
-            Some(location) if Some(location) != current => {
-                base.set(key, location, &keys);
-            }
-            None if current.is_some() => {
-                base.remove(key, &keys);
-            }
-            _ => {}
-        }
+        base.update(key, &keys, |current| apply_group(space, group, current, unknown_shadow));
     });
 }
 
