@@ -6,6 +6,7 @@
 //! every item decodes and fits; anything else rejects it with a reason, and recovery tries the
 //! next older one or scans the whole log.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use super::format::{decode_part_head, ItemReader, PartHead, Summary, TableEntry, PART_HEAD_BYTES};
@@ -21,12 +22,15 @@ pub(crate) struct Candidate {
     pub(crate) id: Generation,
     /// By part number.
     pub(crate) parts: BTreeMap<u64, PartHead>,
+    /// Heads claiming a part number another segment claimed first: a checkpoint with any is
+    /// never used (neither copy can be trusted), and its segments include theirs.
+    pub(crate) duplicates: Vec<PartHead>,
 }
 
 impl Candidate {
     /// Every segment holding one of its parts.
     pub(crate) fn segments(&self) -> Vec<SegmentIndex> {
-        self.parts.values().map(|part| part.segment).collect()
+        self.parts.values().chain(&self.duplicates).map(|part| part.segment).collect()
     }
 }
 
@@ -50,26 +54,40 @@ pub(crate) fn find_candidates<M: Medium>(medium: &M, segments: u64, store_id: u6
             decode_part_head(bytes, store_id, index)
         });
         if let Some(head) = head {
-            let candidate = by_id.entry(head.id).or_insert_with(|| Candidate { id: head.id, parts: BTreeMap::new() });
-            // Two segments claiming one part of one checkpoint: neither can be trusted.
-            if candidate.parts.insert(head.part, head).is_some() {
-                candidate.parts.insert(u64::MAX, head);
+            let candidate = by_id.entry(head.id).or_insert_with(|| Candidate {
+                id: head.id,
+                parts: BTreeMap::new(),
+                duplicates: Vec::new(),
+            });
+            match candidate.parts.entry(head.part) {
+                Entry::Occupied(_) => candidate.duplicates.push(head),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(head);
+                }
             }
         }
     }
     by_id.into_values().rev().collect()
 }
 
-/// Zeroes the head of `candidate`'s part 0 (during recovery; the caller makes it durable
-/// before any new write), so that it is never complete again. Returns the range written.
-pub(crate) fn discard<M: Medium>(medium: &M, candidate: &Candidate) -> Option<(u64, u64)> {
-    let part0 = candidate.parts.get(&0)?;
-    let start = segment_start(part0.segment);
-    zero_recovery_range(medium, start, start + PART_HEAD_BYTES)
+/// Zeroes the head of `candidate`'s part 0, and of any other segment claiming part 0 (during
+/// recovery; the caller makes them durable before any new write), so that it is never complete
+/// again. Returns the ranges written.
+pub(crate) fn discard<M: Medium>(medium: &M, candidate: &Candidate) -> Vec<(u64, u64)> {
+    let claims = candidate.parts.get(&0).into_iter().chain(candidate.duplicates.iter().filter(|head| head.part == 0));
+    claims
+        .filter_map(|part0| {
+            let start = segment_start(part0.segment);
+            zero_recovery_range(medium, start, start + PART_HEAD_BYTES)
+        })
+        .collect()
 }
 
 /// Reads `candidate` whole, or says why it cannot be used.
 pub(crate) fn load<M: Medium>(medium: &M, candidate: &Candidate) -> Result<Loaded, &'static str> {
+    if !candidate.duplicates.is_empty() {
+        return Err("two segments claim one of its parts");
+    }
     let part0 = candidate.parts.get(&0).ok_or("its part 0 (the summary) is missing")?;
     let summary = with_payload(medium, part0, |payload| ItemReader::new(payload).summary())?
         .ok_or("its summary does not decode")?;

@@ -30,6 +30,16 @@ use crate::log::access::{self, IndexedKeys};
 use crate::log::segment_start;
 use crate::media::{Granularity, Medium, Run};
 
+impl CheckpointState {
+    /// Log bytes after the durable checkpoint's capture, given the log bytes appended since open
+    /// now ([`Engine::log_bytes_appended`], which only grows).
+    fn log_bytes_since_capture(&self, appended: u64) -> u64 {
+        let total = appended + self.tail_bytes_at_open;
+        debug_assert!(total >= self.log_bytes_at_capture, "the capture is in the log already appended");
+        total.saturating_sub(self.log_bytes_at_capture)
+    }
+}
+
 /// Leaves a checkpoint exports at most: more than any tree holds (every leaf holds a key).
 const LEAVES_MAX: u64 = 1 << 48;
 
@@ -393,10 +403,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     fn checkpoint_due(&self, interval: u64) -> Result<bool, Error> {
         let state = self.lock(&self.checkpoints)?;
         let checkpoint_bytes = state.durable.len() as u64 * SEGMENT_BYTES;
-        let since = {
-            let writer = self.lock(&self.writer)?;
-            self.log_bytes_appended(&writer) + state.tail_bytes_at_open - state.log_bytes_at_capture
-        };
+        let since = state.log_bytes_since_capture(self.log_bytes_appended(&*self.lock(&self.writer)?));
         Ok(!state.running && since >= interval.max(checkpoint_bytes))
     }
 
@@ -405,10 +412,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// costs less than rewriting it).
     pub(super) fn checkpoint_due_at_close(&self) -> Result<bool, Error> {
         let state = self.lock(&self.checkpoints)?;
-        let since = {
-            let writer = self.lock(&self.writer)?;
-            self.log_bytes_appended(&writer) + state.tail_bytes_at_open - state.log_bytes_at_capture
-        };
+        let since = state.log_bytes_since_capture(self.log_bytes_appended(&*self.lock(&self.writer)?));
         let checkpoint_bytes = state.durable.len() as u64 * SEGMENT_BYTES;
         Ok(if state.durable.is_empty() { self.index.len() > 0 || since > 0 } else { since >= checkpoint_bytes / 8 })
     }
@@ -417,10 +421,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// its capture.
     pub(super) fn checkpoint_figures(&self) -> (u64, u64, u64) {
         let state = self.lock_for_report(&self.checkpoints);
-        let since = {
-            let writer = self.lock_for_report(&self.writer);
-            (self.log_bytes_appended(&writer) + state.tail_bytes_at_open).saturating_sub(state.log_bytes_at_capture)
-        };
+        let since = state.log_bytes_since_capture(self.log_bytes_appended(&self.lock_for_report(&self.writer)));
         (state.taken_total, state.durable.len() as u64 * SEGMENT_BYTES, since)
     }
 }

@@ -4,7 +4,7 @@
 //! Every check that fails returns a reason instead of an error: the caller then tries an older
 //! checkpoint, or reads the whole log, whose own checks report real damage.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{
     check_nothing_committed_after, kept_segments, replay, replayed_bytes, resume, LastCommit, Rebuilt, Recovered,
@@ -53,9 +53,12 @@ pub(super) fn recover<M: Medium>(
     // Step 4: the table's segments still there, plus the replayed ones.
     let freed: HashSet<(SegmentIndex, Generation)> =
         validation.frees.iter().filter(|free| free.seq <= last.seq).map(|free| (free.index, free.generation)).collect();
-    let position_of = |entry: &TableEntry| {
-        heads[..first_after].iter().position(|head| (head.index, head.generation) == (entry.index, entry.generation))
-    };
+    let positions: HashMap<(SegmentIndex, Generation), usize> = heads[..first_after]
+        .iter()
+        .enumerate()
+        .map(|(position, head)| ((head.index, head.generation), position))
+        .collect();
+    let position_of = |entry: &TableEntry| positions.get(&(entry.index, entry.generation)).copied();
     let table_kept: Vec<(usize, TableEntry)> = loaded
         .table
         .iter()
