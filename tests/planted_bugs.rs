@@ -109,3 +109,25 @@ fn index_checkpoint_ahead_of_log_is_found_under_eadr_and_folios() {
     find(PlantedBug::IndexCheckpointAheadOfLog, CrashModel::parse("eadr").unwrap());
     find(PlantedBug::IndexCheckpointAheadOfLog, CrashModel::parse("pagecache-folio").unwrap());
 }
+
+#[test]
+fn reuse_before_head_durable_is_found_under_pagecache() {
+    find(PlantedBug::ReuseBeforeHeadDurable, CrashModel::parse("pagecache").unwrap());
+}
+
+#[test]
+fn reuse_before_head_durable_is_found_under_adr() {
+    find(PlantedBug::ReuseBeforeHeadDurable, CrashModel::Adr);
+}
+
+#[test]
+fn reuse_before_head_durable_is_harmless_where_stores_persist_in_order() {
+    // The reused segment's new head is stored before its records: under eADR (a prefix of the
+    // store order) and with 2 MiB folios (the segment is one unit, persisting a prefix of its
+    // stores) no image keeps a new record without the new head.
+    let mut config = CampaignConfig::new(CrashModel::parse("eadr").unwrap(), 40);
+    config.planted_bug = Some(PlantedBug::ReuseBeforeHeadDurable);
+    assert!(run_seed(&config, 1).violations.is_empty());
+    config.model = CrashModel::parse("pagecache-folio").unwrap();
+    assert!(run_seed(&config, 1).violations.is_empty());
+}

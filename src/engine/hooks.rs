@@ -1,7 +1,8 @@
 //! The protocol seam: the points of the commit and cleaning protocol where a test build may
 //! change what reaches the media, and nothing else: a commit's writeback, the moment a cleaned
-//! segment is queued for freeing, whether a cleaned segment's tombstones are kept, and the
-//! commit a checkpoint says it names records through.
+//! segment is queued for freeing, whether a cleaned segment's tombstones are kept, the commit a
+//! checkpoint says it names records through, and whether a retired segment may be reused
+//! before its zeroed head is durable.
 //!
 //! The engine is generic over [`ProtocolHooks`]. Its default, [`NoHooks`], declares
 //! `DEVIATES = false`, so every call site (`if H::DEVIATES { … }`) is removed at compile time:
@@ -69,6 +70,13 @@ pub trait ProtocolHooks: Send + Sync + 'static {
     fn checkpoint_names_through(&self, names_through: u64, durable_through: u64) -> u64 {
         let _ = durable_through;
         names_through
+    }
+
+    /// Whether a retired (cleaned, head zeroed) segment may be reused before its zeroed head is
+    /// durable, i.e. in the commit that writes the zeroing back. Asked once, when the store is
+    /// assembled at open. The protocol: no (see `Space::release_retired`).
+    fn reuse_before_head_durable(&self) -> bool {
+        false
     }
 }
 

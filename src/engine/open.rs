@@ -51,7 +51,10 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     }
 
     fn assemble(medium: M, options: Options, hooks: H, opened: Opened) -> Engine<M, H> {
-        let Opened { head, space, state, recovery, index, checkpoint } = opened;
+        let Opened { head, mut space, state, recovery, index, checkpoint } = opened;
+        if H::DEVIATES && hooks.reuse_before_head_durable() {
+            space.lift_reuse_rule();
+        }
         let dirty = DirtyIndex::new(options.max_file_bytes);
         Engine {
             medium,

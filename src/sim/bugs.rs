@@ -27,22 +27,30 @@ pub enum PlantedBug {
     /// though its export saw records of the commit still open: recovery uses it before that
     /// commit is durable, and a key overwritten in that commit loses its durable value.
     IndexCheckpointAheadOfLog,
+    /// A retired segment is reused before its zeroed head is durable: its new head and records go
+    /// out in the same writeback as the zeroing, and a crash image keeping a new record page but
+    /// not the head's page brings the old head back over new records.
+    ReuseBeforeHeadDurable,
 }
 
 impl PlantedBug {
     /// All bugs, with their command-line names.
-    pub const ALL: [(&'static str, PlantedBug); 6] = [
+    pub const ALL: [(&'static str, PlantedBug); 7] = [
         ("skip-data-flush", PlantedBug::SkipDataFlush),
         ("fence-before-flush", PlantedBug::FenceBeforeFlush),
         ("commit-before-data", PlantedBug::CommitBeforeData),
         ("free-before-copies-durable", PlantedBug::FreeBeforeCopiesDurable),
         ("drop-tombstone-early", PlantedBug::DropTombstoneEarly),
         ("index-checkpoint-ahead-of-log", PlantedBug::IndexCheckpointAheadOfLog),
+        ("reuse-before-head-durable", PlantedBug::ReuseBeforeHeadDurable),
     ];
 
     /// Whether the bug lives in the cleaner (the workload must clean for it to show).
     pub fn needs_cleaning(&self) -> bool {
-        matches!(self, PlantedBug::FreeBeforeCopiesDurable | PlantedBug::DropTombstoneEarly)
+        matches!(
+            self,
+            PlantedBug::FreeBeforeCopiesDurable | PlantedBug::DropTombstoneEarly | PlantedBug::ReuseBeforeHeadDurable
+        )
     }
 
     /// Parses a command-line name.
@@ -89,11 +97,12 @@ impl ProtocolHooks for PlantedBugs {
                 }
                 io.flush(&commit_part).and_then(|()| io.fence())
             }
-            // Planted in the cleaner or the checkpoint; the commit itself is correct.
+            // Planted in the cleaner, the checkpoint or segment reuse; the commit itself is correct.
             Some(
                 PlantedBug::FreeBeforeCopiesDurable
                 | PlantedBug::DropTombstoneEarly
-                | PlantedBug::IndexCheckpointAheadOfLog,
+                | PlantedBug::IndexCheckpointAheadOfLog
+                | PlantedBug::ReuseBeforeHeadDurable,
             )
             | None => io.flush(runs).and_then(|()| io.fence()),
         }
@@ -109,6 +118,10 @@ impl ProtocolHooks for PlantedBugs {
 
     fn tombstones_kept(&self, needed: bool) -> bool {
         needed && self.bug != Some(PlantedBug::DropTombstoneEarly)
+    }
+
+    fn reuse_before_head_durable(&self) -> bool {
+        self.bug == Some(PlantedBug::ReuseBeforeHeadDurable)
     }
 
     fn segment_freeing(&self, io: &dyn HookIo, segment_start: u64) -> Result<(), Error> {

@@ -116,6 +116,19 @@ impl CampaignConfig {
         profile != Profile::Mixed && group % 3 == 2
     }
 
+    /// Whether a seed whose cleaning profile drew `coin` cleans the way the background cleaner
+    /// does, with reuse soon after (see [`CleaningStep`]). Always for the reuse bug, which shows
+    /// only then; never for the other planted bugs, which keep the compacting workload their
+    /// measured seeds come from (and the checkpoint bug needs checkpoints, which these seeds do
+    /// not take).
+    fn cleans_with_reuse(&self, coin: bool) -> bool {
+        #[cfg(feature = "planted-bugs")]
+        if let Some(bug) = self.planted_bug {
+            return bug == super::PlantedBug::ReuseBeforeHeadDurable;
+        }
+        coin
+    }
+
     fn bug_name(&self) -> Option<&'static str> {
         #[cfg(feature = "planted-bugs")]
         if let Some(bug) = self.planted_bug {
@@ -192,6 +205,44 @@ enum Profile {
     Tombstones,
 }
 
+/// How a seed of a cleaning profile cleans at its compaction points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CleaningStep {
+    /// `Db::compact`: it ends with two commits, so the segments it freed are reusable (their
+    /// zeroed heads durable) before any write follows.
+    Compact,
+    /// `Db::clean`, as the background cleaner runs it: it ends with the commit that makes the
+    /// Free records durable, and the cleaned segments are retired with their zeroed heads still
+    /// in flight. Then a commit of its own writes [`REUSE_FILL_PUTS`] large values (more than a
+    /// segment, in one batch), so the head moves to a new segment while those zeroed heads are
+    /// not durable: the writer meets the reuse rule (`Space::release_retired`) at once. These
+    /// seeds take no checkpoints: recovery reads the whole log, the walk that meets a stale head
+    /// (recovery from a checkpoint validates only the segments from its capture on, and a
+    /// cleaned segment's stale head is older than that).
+    CleanThenFill,
+}
+
+/// Percent of cleaning-profile seeds that clean with [`CleaningStep::CleanThenFill`] (drawn
+/// from the seed, on a stream of its own so the other draws of the seed are unchanged).
+const CLEAN_THEN_FILL_PERCENT: u64 = 50;
+/// Salt of that stream.
+const CLEAN_THEN_FILL_SALT: u64 = 0x5EC0_F111;
+/// Puts of the fill commit: 9 values of 240 to 250 KB, more than one 2 MiB segment.
+const REUSE_FILL_PUTS: u64 = 9;
+
+/// The fill commit after a `Db::clean` (deterministic from `rng`).
+fn reuse_fill(rng: &mut Rng) -> Vec<Vec<Op>> {
+    let batch = (0..REUSE_FILL_PUTS)
+        .map(|number| {
+            let len = 240_000 + rng.below(10_000) as usize;
+            let fill = rng.next_u64();
+            let value = (0..len).map(|i| (fill >> (i % 8 * 8)) as u8 ^ (i / 256) as u8).collect();
+            Op::Put(format!("big{}", number % 4).into_bytes(), value)
+        })
+        .collect();
+    vec![batch]
+}
+
 /// Percent of seeds, after the cleaning profile's, that run the tombstone profile.
 const TOMBSTONE_PERCENT: u64 = 15;
 /// The tombstone profile's cold values: together above the cleaner's utilization cap, so their
@@ -227,7 +278,25 @@ pub fn run_seed(config: &CampaignConfig, seed: u64) -> SeedReport {
         done += group.len();
         groups.push(group);
     }
-    run_profile(config, seed, durability, profile, &groups, rng)
+    let mut fill_rng = Rng::new(seed ^ CLEAN_THEN_FILL_SALT);
+    let step = if profile != Profile::Mixed && config.cleans_with_reuse(fill_rng.below(100) < CLEAN_THEN_FILL_PERCENT) {
+        CleaningStep::CleanThenFill
+    } else {
+        CleaningStep::Compact
+    };
+    // A fill commit follows every cleaning point (as a group of its own: one batch, so that a
+    // commit the writer runs itself before appending it leaves the group atomic).
+    if step == CleaningStep::CleanThenFill {
+        let mut filled = Vec::with_capacity(groups.len() * 4 / 3 + 1);
+        for (number, group) in groups.into_iter().enumerate() {
+            filled.push(group);
+            if config.compacts_after(profile, number) {
+                filled.push(reuse_fill(&mut fill_rng));
+            }
+        }
+        groups = filled;
+    }
+    run_profile(config, seed, durability, (profile, step), &groups, rng)
 }
 
 /// Runs an explicit workload: each group is one commit (its writes, then `sync` when
@@ -240,14 +309,14 @@ pub fn run_workload(
     groups: &[Vec<Vec<Op>>],
     rng: Rng,
 ) -> SeedReport {
-    run_profile(config, seed, durability, Profile::Mixed, groups, rng)
+    run_profile(config, seed, durability, (Profile::Mixed, CleaningStep::Compact), groups, rng)
 }
 
 fn run_profile(
     config: &CampaignConfig,
     seed: u64,
     durability: Durability,
-    profile: Profile,
+    profile: (Profile, CleaningStep),
     groups: &[Vec<Vec<Op>>],
     rng: Rng,
 ) -> SeedReport {
@@ -475,17 +544,21 @@ fn record_workload(
     config: &CampaignConfig,
     seed: u64,
     durability: Durability,
-    profile: Profile,
+    (profile, step): (Profile, CleaningStep),
     groups: &[Vec<Vec<Op>>],
 ) -> Result<Recorded, Error> {
     let medium = MemoryMedium::new(config.flush_model(), CAPACITY_BYTES, uuid(seed), true);
     let db = Db::open_with_hooks(medium, config.workload_options(durability), config.workload_hooks())?;
     let mut commits: Vec<Vec<Op>> = Vec::new();
     let mut checkpoint = None;
+    // With fill commits, the cleaning points are counted over the groups drawn, not the fills.
+    let mut drawn = 0;
+    let mut fill_next = false;
     for (number, group) in groups.iter().enumerate() {
+        let is_fill = std::mem::take(&mut fill_next);
         // A checkpoint begins between commits (its capture commits nothing then), is exported
         // and sealed between the writes of the next one, and published after it.
-        if number % CHECKPOINT_EVERY_GROUPS == 1 {
+        if number % CHECKPOINT_EVERY_GROUPS == 1 && step == CleaningStep::Compact {
             checkpoint = Some(db.checkpoint_begin()?);
         }
         let number = number as u64;
@@ -511,10 +584,22 @@ fn record_workload(
             }
             db.checkpoint_publish(task)?;
         }
-        // Between commits nothing is in flight: a compaction must leave exactly the durable state.
-        if config.compacts_after(profile, number as usize) {
-            db.compact()?;
+        if is_fill {
+            continue;
         }
+        // Between commits nothing is in flight: a compaction must leave exactly the durable state.
+        if config.compacts_after(profile, drawn) {
+            match step {
+                CleaningStep::Compact => {
+                    db.compact()?;
+                }
+                CleaningStep::CleanThenFill => {
+                    db.clean()?;
+                    fill_next = true;
+                }
+            }
+        }
+        drawn += 1;
     }
     let trace = db.medium().take_trace();
     let stats = db.stats();

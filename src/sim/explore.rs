@@ -14,7 +14,8 @@ pub struct Strategy {
     /// Every in-flight unit persists.
     pub all: bool,
     /// Every subset of at most this many units persists (alone), up to 2: exhaustive while the
-    /// pairs fit in `max_images`, sampled beyond.
+    /// units (singletons) or pairs fit in `max_images`, sampled beyond (singletons: evenly
+    /// spaced over all units from a seeded offset).
     pub subsets_up_to: usize,
     /// The first k units in program order persist, for every k (eADR: every store boundary).
     pub prefixes: bool,
@@ -65,8 +66,20 @@ pub fn draw(model: &Persistence, units: &[u64], strategy: &Strategy, rng: &mut R
         }
     }
     if strategy.subsets_up_to >= 1 && count > 1 {
-        for i in 0..count.min(strategy.max_images) {
-            push((0..count).map(|j| if j == i { Fate::Persisted } else { Fate::Lost }).collect(), &mut ordered);
+        let single = |i: usize| (0..count).map(|j| if j == i { Fate::Persisted } else { Fate::Lost }).collect();
+        if count <= strategy.max_images {
+            for i in 0..count {
+                push(single(i), &mut ordered);
+            }
+        } else {
+            // More units than images: singletons evenly spaced over all of them from a seeded
+            // offset, not the first ones only (a writeback of a whole segment would otherwise
+            // never persist one of its later pages alone, e.g. new records without their head).
+            let room = strategy.max_images.saturating_sub(ordered.len() + strategy.random).max(1);
+            let step = count.div_ceil(room);
+            for i in (rng.below(step as u64) as usize..count).step_by(step) {
+                push(single(i), &mut ordered);
+            }
         }
     }
     if strategy.subsets_up_to >= 2 && count > 2 {

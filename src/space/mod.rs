@@ -131,6 +131,9 @@ pub(crate) struct Space {
     retired: Vec<SegmentIndex>,
     /// Retired or free segments whose zeroed head is not durable yet (until the next commit).
     zeroing: Vec<SegmentIndex>,
+    /// Whether a retired segment may be reused while on `zeroing`: never in the protocol; only a
+    /// test build's protocol hook lifts the rule (`ProtocolHooks::reuse_before_head_durable`).
+    reuse_before_head_durable: bool,
     epoch: u64,
     counter: u64,
     live_bytes: u64,
@@ -150,6 +153,7 @@ impl Space {
             free: (0..segment_count).map(SegmentIndex).collect(),
             retired: Vec::new(),
             zeroing: Vec::new(),
+            reuse_before_head_durable: false,
             epoch: u64::from(open_epoch),
             counter: 1,
             live_bytes: 0,
@@ -179,7 +183,23 @@ impl Space {
         assert!(was_free && matches!(segment.state, State::Free { punched: false }), "segment {index} not free");
         self.reused_total += u64::from(segment.recycled);
         *segment = Segment { state: State::Live, generation, ..Segment::FREE };
-        assert!(!self.zeroing.contains(&index), "segment {index} reused before its zeroed head is durable");
+        self.reused_before_head_durable(index);
+    }
+
+    /// Checks that segment `index`, being reused, has a durable zeroed head; where the rule is
+    /// lifted ([`Space::lift_reuse_rule`]) it leaves the `zeroing` list instead.
+    fn reused_before_head_durable(&mut self, index: SegmentIndex) {
+        assert!(
+            self.reuse_before_head_durable || !self.zeroing.contains(&index),
+            "segment {index} reused before its zeroed head is durable"
+        );
+        self.zeroing.retain(|&zeroing| zeroing != index);
+    }
+
+    /// Lets retired segments be reused before their zeroed head is durable (a test build's
+    /// protocol hook only: see `ProtocolHooks::reuse_before_head_durable`).
+    pub(crate) fn lift_reuse_rule(&mut self) {
+        self.reuse_before_head_durable = true;
     }
 
     /// Takes the lowest free segment (backed by blocks: `Head::ensure_capacity` grew the file or
@@ -204,9 +224,9 @@ impl Space {
         let was_free = self.free.remove(&index);
         let segment = &mut self.segments[index.as_usize()];
         assert!(was_free && matches!(segment.state, State::Free { punched: false }), "segment {index} not free");
-        assert!(!self.zeroing.contains(&index), "segment {index} reused before its zeroed head is durable");
         *segment = Segment { state: State::Checkpoint, recycled: segment.recycled, ..Segment::FREE };
         self.checkpoint_segments += 1;
+        self.reused_before_head_durable(index);
     }
 
     /// The checkpoint held by `indices` is superseded by a durable newer one (or was never
@@ -354,8 +374,9 @@ impl Space {
         let before = self.retired.len();
         // A segment whose zeroed head is not durable yet is not reused: its new head and records
         // would go out in the same writeback as the zeroing, and a crash that kept some of the
-        // new pages but not the head's page would bring the old head back over new records.
-        let zeroing = &self.zeroing;
+        // new pages but not the head's page would bring the old head back over new records. (Only
+        // a test build's protocol hook lifts the rule, see `Space::lift_reuse_rule`.)
+        let zeroing = if self.reuse_before_head_durable { &[][..] } else { &self.zeroing[..] };
         let (keep, release): (Vec<SegmentIndex>, Vec<SegmentIndex>) =
             self.retired.iter().partition(|&&index| pinned(index) || zeroing.contains(&index));
         for index in release {
