@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{flip_byte, temp_store, versioned_value};
+use common::{contents, flip_byte, temp_store, versioned_value};
 use daxkv::check::check_file;
 use daxkv::{Db, Durability, Options};
 
@@ -24,10 +22,6 @@ fn checkpoint_parts(path: &std::path::Path) -> Vec<u64> {
         .map(|index| (index * SEGMENT_BYTES).max(4096))
         .filter(|&start| image[start as usize + 4] == 7)
         .collect()
-}
-
-fn contents(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    db.iter().map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())).unwrap()).collect()
 }
 
 #[test]

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use common::{temp_store, versioned_value};
+use common::{contents, temp_store, versioned_value};
 use daxkv::{Db, Durability, Options};
 
 const SEGMENT_BYTES: u64 = 2 << 20;
@@ -19,10 +18,6 @@ const CHECKPOINT_HEAD_KIND: u8 = 7;
 
 fn options() -> Options {
     Options::default().durability(Durability::Deferred).background_cleaning(false).checkpoint_interval_bytes(0)
-}
-
-fn contents(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    db.iter().map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())).unwrap()).collect()
 }
 
 /// The head of the checkpoint's part 0: the segment whose first record is a CheckpointHead

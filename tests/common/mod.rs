@@ -58,3 +58,8 @@ pub fn allocated_bytes(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).expect("store file").blocks() * 512
 }
+
+/// Every key and value of `db`, read by a full iteration.
+pub fn contents(db: &daxkv::Db) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    db.iter().map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())).expect("iterate")).collect()
+}
