@@ -64,6 +64,19 @@ fn deferred(c: &mut Criterion) {
             db.put(&key(i % 1_000_000), &[0x5A; 100]).unwrap();
         })
     });
+    for k in 0..1_000_000 {
+        db.put(&key(k), &[0x5A; 100]).unwrap();
+    }
+    let mut i = 0u64;
+    // A swap from the value every key holds to itself: always succeeds, so it measures the
+    // comparison (a get under the writer mutex) plus the put. Beside put_16b_100b.
+    group.bench_function("compare_and_swap_16b_100b", |b| {
+        b.iter(|| {
+            i += 1;
+            let value = [0x5A; 100];
+            assert!(db.compare_and_swap(&key(i % 1_000_000), Some(&value), Some(&value)).unwrap());
+        })
+    });
     db.sync().unwrap();
     let mut i = 0u64;
     group.bench_function("get_16b_100b_random", |b| {

@@ -1,4 +1,5 @@
-//! Random operations against a BTreeMap model, with reopens (clean and after drop) in between.
+//! Random operations (puts, deletes, batches, compare-and-swaps, gets, syncs) against a
+//! BTreeMap model, with reopens (clean and after drop) in between.
 
 mod common;
 
@@ -70,7 +71,30 @@ fn run(seed: u64, durability: Durability) {
                 }
                 db.write(batch).unwrap();
             }
-            85..=94 => {
+            85..=89 => {
+                // A swap from the value held (it succeeds), or from another one, or from absent.
+                let key = key_for(rng.below(300));
+                let held = model.get(&key).cloned();
+                let expected = match rng.below(3) {
+                    0 => held.clone(),
+                    1 => {
+                        let len = rng.below(3) as usize;
+                        Some(rng.bytes(len))
+                    }
+                    _ => None,
+                };
+                let len = rng.below(200) as usize;
+                let new = (rng.below(4) != 0).then(|| rng.bytes(len));
+                let swapped = db.compare_and_swap(&key, expected.as_deref(), new.as_deref()).unwrap();
+                assert_eq!(swapped, expected == held, "seed {seed} step {step}");
+                if swapped {
+                    match new {
+                        Some(value) => model.insert(key, value),
+                        None => model.remove(&key),
+                    };
+                }
+            }
+            90..=94 => {
                 let key = key_for(rng.below(300));
                 assert_eq!(
                     db.get(&key).unwrap().map(|v| v.to_vec()),

@@ -103,6 +103,16 @@ impl<M: Medium, H: ProtocolHooks> Db<M, H> {
         self.engine.write(&[Op::Delete(key)])
     }
 
+    /// Sets `key` to `new` if it holds `expected` now, atomically against every other write;
+    /// returns whether it did. `expected: None` means "absent"; `new: None` deletes. The
+    /// comparison and the write happen under the writer mutex, against the newest value written
+    /// (committed or not, as [`Db::get`] reads it); a swap is durable as a `put` is (the store's
+    /// [`Durability`](crate::Durability)). `Ok(false)` writes nothing. Swapping absent for
+    /// absent writes nothing either, and returns whether the key is absent.
+    pub fn compare_and_swap(&self, key: &[u8], expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, Error> {
+        self.engine.compare_and_swap(key, expected, new)
+    }
+
     /// Applies `batch` atomically.
     pub fn write(&self, batch: WriteBatch) -> Result<(), Error> {
         self.engine.write(&batch.ops())

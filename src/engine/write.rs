@@ -15,6 +15,12 @@ use crate::media::Medium;
 use crate::options::Durability;
 use crate::space::policy;
 
+/// What a conditional write requires `key` to hold when it appends (`value: None`: absent).
+pub(super) struct Expected<'a> {
+    pub(super) key: &'a [u8],
+    pub(super) value: Option<&'a [u8]>,
+}
+
 /// Free segments user writes leave for the cleaner when the file cannot grow, so that cleaning
 /// can always make progress on a full disk.
 pub(super) const CLEANER_RESERVE_SEGMENTS: u64 = 1;
@@ -39,41 +45,76 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
 
     /// Appends `ops` as one atomic batch and, for `Immediate`, waits for its commit.
     pub(crate) fn write(&self, ops: &[Op<'_>]) -> Result<(), Error> {
+        let written = self.write_if(ops, None)?;
+        assert!(written, "an unconditional batch is always written");
+        Ok(())
+    }
+
+    /// Sets `key` from `expected` to `new` (`None`: absent / delete), atomically against every
+    /// other write: `Ok(false)`, with nothing written, when `key` does not hold `expected`.
+    pub(crate) fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, Error> {
+        let op = match new {
+            Some(value) => Op::Put(key, value),
+            None => Op::Delete(key),
+        };
+        self.validate_op(&op)?;
+        if expected.is_none() && new.is_none() {
+            // Absent stays absent: no record to write, only the comparison.
+            return Ok(self.get(key)?.is_none());
+        }
+        self.write_if(&[op], Some(Expected { key, value: expected }))
+    }
+
+    /// Appends `ops` as one atomic batch when `condition` holds under the writer mutex (always,
+    /// for `None`) and, for `Immediate`, waits for its commit. `Ok(false)`: the condition failed
+    /// and nothing was written.
+    fn write_if(&self, ops: &[Op<'_>], condition: Option<Expected<'_>>) -> Result<bool, Error> {
         for op in ops {
             self.validate_op(op)?;
         }
         if ops.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         self.check_writable()?;
-        let batch = self.append(ops)?;
+        let Some(batch) = self.append(ops, condition.as_ref())? else { return Ok(false) };
         assert!(batch > 0, "batches are numbered from 1");
         match self.options.durability {
-            Durability::Immediate => self.commit_through(batch),
-            Durability::Deferred => Ok(()),
+            Durability::Immediate => self.commit_through(batch)?,
+            Durability::Deferred => {}
         }
+        Ok(true)
     }
 
-    /// Appends `ops`, then commits if the head filled a segment while cleaned segments wait.
-    fn append(&self, ops: &[Op<'_>]) -> Result<u64, Error> {
-        let (batch, advanced) = self.append_making_space(ops)?;
+    /// Appends `ops` (when `condition` holds: `None` otherwise), then commits if the head
+    /// filled a segment while cleaned segments wait.
+    fn append(&self, ops: &[Op<'_>], condition: Option<&Expected<'_>>) -> Result<Option<u64>, Error> {
+        let Some((batch, advanced)) = self.append_making_space(ops, condition)? else { return Ok(None) };
         if advanced && self.options.durability == Durability::Deferred {
             // The head filled a segment while cleaned segments wait for their Free records to be
             // durable: commit now, from the writer's thread, so they are free before the writer
             // runs out and the cleaning boundary keeps up with the log (see `append_making_space`).
             self.sync()?;
         }
-        Ok(batch)
+        Ok(Some(batch))
     }
 
     /// Appends `ops`. A writer that finds no free segment, where growing the file would take it
     /// past the space budget (or the disk is full), makes space itself ([`Engine::make_space`]).
     /// That is the only time a writer waits for cleaning. It grows past the budget only when
     /// nothing can be reclaimed, and returns `NoSpace` only when the file cannot grow.
-    fn append_making_space(&self, ops: &[Op<'_>]) -> Result<(u64, bool), Error> {
+    fn append_making_space(
+        &self,
+        ops: &[Op<'_>],
+        condition: Option<&Expected<'_>>,
+    ) -> Result<Option<(u64, bool)>, Error> {
         let mut within_budget = self.options.background_cleaning;
         for _ in 0..OUT_OF_SPACE_ATTEMPTS_MAX {
-            match self.try_append(ops, within_budget) {
+            match self.try_append(ops, condition, within_budget) {
                 Err(Error::NoSpace) => {
                     if self.make_space()? {
                         continue;
@@ -86,7 +127,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
                 other => return other,
             }
         }
-        self.try_append(ops, false)
+        self.try_append(ops, condition, false)
     }
 
     /// Makes space for a writer that found none within the budget. It holds the cleaner mutex
@@ -129,14 +170,27 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         Ok(!writer.freeing.is_empty() || writer.space.retired_awaiting_commit())
     }
 
-    /// Appends `ops` under the writer mutex. Returns the batch number, and whether the head
-    /// moved to a new segment while cleaned segments wait for a commit.
-    fn try_append(&self, ops: &[Op<'_>], within_budget: bool) -> Result<(u64, bool), Error> {
+    /// Appends `ops` under the writer mutex, when `condition` holds there (`Ok(None)`, nothing
+    /// appended, when it does not). Returns the batch number, and whether the head moved to a
+    /// new segment while cleaned segments wait for a commit.
+    fn try_append(
+        &self,
+        ops: &[Op<'_>],
+        condition: Option<&Expected<'_>>,
+        within_budget: bool,
+    ) -> Result<Option<(u64, bool)>, Error> {
         let mut guard = self.lock(&self.writer)?;
         let writer = &mut *guard;
         let sizes = ops.iter().map(|op| record_bytes(op.key().len(), op.value().len()));
         let needed = writer.head.segments_needed(sizes);
         self.ensure_capacity(writer, needed, CLEANER_RESERVE_SEGMENTS, within_budget)?;
+        if let Some(expected) = condition {
+            // Under the writer mutex: no other write lands between this read and the append. The
+            // value read is the newest appended, committed or not, as `get` reads.
+            if self.get(expected.key)?.as_deref() != expected.value {
+                return Ok(None);
+            }
+        }
         let segment_before = writer.head.segment_index;
         let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
         for op in ops {
@@ -165,7 +219,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         }
         writer.batches_appended += 1;
         let advanced = writer.head.segment_index != segment_before && !writer.freeing.is_empty();
-        Ok((writer.batches_appended, advanced))
+        Ok(Some((writer.batches_appended, advanced)))
     }
 
     /// Makes `needed` new segments (plus `reserve` left free) available to the head. Only when
