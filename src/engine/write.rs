@@ -62,9 +62,10 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             Some(value) => Op::Put(key, value),
             None => Op::Delete(key),
         };
-        self.validate_op(&op)?;
         if expected.is_none() && new.is_none() {
-            // Absent stays absent: no record to write, only the comparison.
+            // Absent stays absent: no record to write, only the comparison (`write_if` validates
+            // the op otherwise).
+            self.validate_op(&op)?;
             return Ok(self.get(key)?.is_none());
         }
         self.write_if(&[op], Some(Expected { key, value: expected }))
