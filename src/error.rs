@@ -51,6 +51,18 @@ pub enum Error {
     /// the dirty pages, so nothing written since the last good commit can be trusted to be durable).
     /// Reopen the store to recover from the last good commit.
     Poisoned,
+    /// A transaction's commit would break serializability: a key it read, or a range it
+    /// scanned, changed since it began. Nothing was written; run the transaction again. The
+    /// only error worth retrying as is.
+    Conflict,
+    /// A transaction buffered more than
+    /// [`Options::max_transaction_bytes`](crate::Options::max_transaction_bytes) of records.
+    TransactionTooLarge {
+        /// Record bytes the transaction would write.
+        bytes: u64,
+        /// The configured maximum.
+        max: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -72,6 +84,10 @@ impl fmt::Display for Error {
                 write!(f, "unsupported daxkv format version {found}")
             }
             Error::Poisoned => f.write_str("an earlier flush failed; reopen the store"),
+            Error::Conflict => f.write_str("transaction conflict: what it read changed since it began; retry it"),
+            Error::TransactionTooLarge { bytes, max } => {
+                write!(f, "transaction of {bytes} record bytes exceeds the maximum of {max}")
+            }
         }
     }
 }

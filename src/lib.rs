@@ -35,6 +35,7 @@ mod index;
 mod layout;
 mod log;
 pub mod media;
+mod mvcc;
 mod options;
 mod recovery;
 #[cfg(feature = "sim")]
@@ -45,7 +46,7 @@ mod sync;
 
 pub use batch::WriteBatch;
 pub use bytes::Bytes;
-pub use db::{Db, Iter};
+pub use db::{Db, Iter, Snapshot, Transaction, TransactionIter, UPDATE_ATTEMPTS_MAX};
 pub use engine::hooks::{HookIo, NoHooks, ProtocolHooks};
 pub use error::Error;
 pub use media::{FlushModel, MsyncShape, PersistenceDomain};

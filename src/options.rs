@@ -31,6 +31,7 @@ pub struct Options {
     pub(crate) background_cleaning: bool,
     pub(crate) checkpoint_interval_bytes: u64,
     pub(crate) use_checkpoints: bool,
+    pub(crate) max_transaction_bytes: u64,
 }
 
 impl Default for Options {
@@ -49,6 +50,7 @@ impl Default for Options {
             background_cleaning: true,
             checkpoint_interval_bytes: 64 << 20,
             use_checkpoints: true,
+            max_transaction_bytes: 64 << 20,
         }
     }
 }
@@ -78,6 +80,14 @@ impl Options {
     /// Longest key accepted (default 64 KiB).
     pub fn max_key_bytes(mut self, bytes: usize) -> Self {
         self.max_key_bytes = bytes;
+        self
+    }
+
+    /// Most record bytes one transaction may write (default 64 MiB): a larger one gets
+    /// [`Error::TransactionTooLarge`] from the `put` or `delete` that passes the limit. A
+    /// transaction's writes are buffered in memory until it commits, and commit as one batch.
+    pub fn max_transaction_bytes(mut self, bytes: u64) -> Self {
+        self.max_transaction_bytes = bytes;
         self
     }
 
@@ -179,6 +189,9 @@ impl Options {
             return Err(Error::InvalidOptions(format!(
                 "max_file_bytes must be a multiple of {SEGMENT_BYTES} and at least two segments"
             )));
+        }
+        if self.max_transaction_bytes == 0 {
+            return Err(Error::InvalidOptions("max_transaction_bytes must be at least 1".into()));
         }
         if self.max_file_bytes > 1 << 46 {
             return Err(Error::InvalidOptions("max_file_bytes must be at most 64 TiB".into()));

@@ -63,6 +63,16 @@ pub struct Stats {
     pub space_budget_overruns_total: u64,
     /// Zero-copy values alive (each pins its segment against reuse).
     pub values_pinned: u64,
+    /// Snapshots open: [`Snapshot`](crate::Snapshot)s, [`Transaction`](crate::Transaction)s and
+    /// iterators (each iterator reads one snapshot).
+    pub snapshots_open: u64,
+    /// Batches written since the oldest open snapshot was taken (0 when none is open).
+    pub snapshot_oldest_age_batches: u64,
+    /// Superseded versions kept because an open snapshot may read them.
+    pub snapshot_versions_kept: u64,
+    /// Record bytes those versions keep from reuse: their segments are cleaned but not reused
+    /// until the snapshots that read them close.
+    pub snapshot_bytes_pinned: u64,
     /// Put records written.
     pub puts_total: u64,
     /// Delete records written.

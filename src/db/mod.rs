@@ -17,6 +17,12 @@ use crate::space::SegmentUsage;
 use crate::stats::Stats;
 
 mod background;
+mod snapshot;
+mod transaction;
+
+use snapshot::Registration;
+pub use snapshot::Snapshot;
+pub use transaction::{Transaction, TransactionIter};
 
 /// An open store. `Send + Sync`: share it with `Arc`.
 ///
@@ -118,29 +124,58 @@ impl<M: Medium, H: ProtocolHooks> Db<M, H> {
         self.engine.write(&batch.ops())
     }
 
-    /// All keys, ascending (reverse with `.rev()`).
+    /// All keys, ascending (reverse with `.rev()`), as of now: the iterator reads one snapshot
+    /// taken here (writes after this call are not seen).
     pub fn iter(&self) -> Iter<'_, M, H> {
         self.iter_range(KeyRange { start: Bound::Unbounded, end: Bound::Unbounded })
     }
 
-    /// Keys in `range`, ascending.
+    /// Keys in `range`, ascending, as of now (one snapshot, as [`Db::iter`]).
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter<'_, M, H> {
-        let own = |bound: Bound<&K>| match bound {
-            Bound::Included(key) => Bound::Included(Bytes::copy_from_slice(key.as_ref())),
-            Bound::Excluded(key) => Bound::Excluded(Bytes::copy_from_slice(key.as_ref())),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        self.iter_range(KeyRange { start: own(range.start_bound()), end: own(range.end_bound()) })
+        self.iter_range(key_range(range))
     }
 
-    /// Keys starting with `prefix`, ascending.
+    /// Keys starting with `prefix`, ascending, as of now (one snapshot, as [`Db::iter`]).
     pub fn prefix(&self, prefix: &[u8]) -> Iter<'_, M, H> {
-        let end = prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
-        self.iter_range(KeyRange { start: Bound::Included(Bytes::copy_from_slice(prefix)), end })
+        self.iter_range(prefix_range(prefix))
     }
 
     fn iter_range(&self, range: KeyRange) -> Iter<'_, M, H> {
-        Iter { engine: &self.engine, entries: self.engine.range(range) }
+        let registration = Registration::open(&self.engine);
+        let entries = self.engine.range(range, Some(registration.at()));
+        Iter { engine: &self.engine, entries, _registration: Some(registration) }
+    }
+
+    /// A point-in-time read view: every read through it sees the store as it is now, whatever
+    /// is written later. Taking one is O(1) and blocks no writer; while it is open, the versions
+    /// it may read are kept (their space is reclaimed only after it closes: see
+    /// [`Stats::snapshot_bytes_pinned`]). Close it by dropping it.
+    pub fn snapshot(&self) -> Snapshot<'_, M, H> {
+        Snapshot::open(&self.engine)
+    }
+
+    /// Begins an optimistic, serializable transaction on a snapshot taken now: reads see the
+    /// snapshot and the transaction's own writes; [`Transaction::commit`] writes them as one
+    /// batch, or fails with [`Error::Conflict`] when something it read changed meanwhile.
+    /// Dropping it without committing rolls it back (nothing was written).
+    pub fn transaction(&self) -> Transaction<'_, M, H> {
+        Transaction::begin(&self.engine)
+    }
+
+    /// Runs `work` in a transaction and commits it, running it again on [`Error::Conflict`]
+    /// (from the commit, or from `work`), up to [`UPDATE_ATTEMPTS_MAX`] times (then the last
+    /// conflict is returned). Every other error ends it. `work` must be safe to run more than
+    /// once: only its last run's writes are committed.
+    pub fn update<T>(&self, mut work: impl FnMut(&Transaction<'_, M, H>) -> Result<T, Error>) -> Result<T, Error> {
+        for attempt in 0..UPDATE_ATTEMPTS_MAX {
+            let transaction = self.transaction();
+            let outcome = work(&transaction).and_then(|value| transaction.commit().map(|()| value));
+            match outcome {
+                Err(Error::Conflict) => crate::sync::spin_wait(attempt),
+                outcome => return outcome,
+            }
+        }
+        Err(Error::Conflict)
     }
 
     /// Commits: flushes every tagged range and fences once. Makes `Deferred` writes durable.
@@ -225,12 +260,15 @@ impl<M: Medium, H: ProtocolHooks> std::fmt::Debug for Db<M, H> {
     }
 }
 
-/// Iterator over `(key, value)` pairs in key order. Not a snapshot: each key is read when the
-/// iterator reaches it, so a concurrent write may or may not be seen; every pair returned is a
-/// whole value the key held at some moment during the iteration (never torn).
+/// Iterator over `(key, value)` pairs in key order, as of one snapshot: the one it was created
+/// with ([`Db::iter`] takes its own, [`Snapshot::iter`] reads the snapshot's). Every pair is
+/// the value the key held at that point; values are zero-copy where the medium allows, and stay
+/// valid after the iterator (and the snapshot) are gone.
 pub struct Iter<'a, M: Medium = FileMedium, H: ProtocolHooks = NoHooks> {
     engine: &'a Engine<M, H>,
     entries: EntryRange,
+    /// The snapshot this iterator took for itself (`None`: it reads a [`Snapshot`]'s).
+    _registration: Option<Registration<'a, M, H>>,
 }
 
 impl<M: Medium, H: ProtocolHooks> Iterator for Iter<'_, M, H> {
@@ -245,4 +283,23 @@ impl<M: Medium, H: ProtocolHooks> DoubleEndedIterator for Iter<'_, M, H> {
     fn next_back(&mut self) -> Option<Self::Item> {
         self.engine.next_entry(&mut self.entries, End::Back)
     }
+}
+
+/// Most runs of [`Db::update`]'s work before it gives up with [`Error::Conflict`].
+pub const UPDATE_ATTEMPTS_MAX: u32 = 1 << 16;
+
+/// Owned bounds of `range`.
+fn key_range<K: AsRef<[u8]>, R: RangeBounds<K>>(range: R) -> KeyRange {
+    let own = |bound: Bound<&K>| match bound {
+        Bound::Included(key) => Bound::Included(Bytes::copy_from_slice(key.as_ref())),
+        Bound::Excluded(key) => Bound::Excluded(Bytes::copy_from_slice(key.as_ref())),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    KeyRange { start: own(range.start_bound()), end: own(range.end_bound()) }
+}
+
+/// The keys starting with `prefix`.
+fn prefix_range(prefix: &[u8]) -> KeyRange {
+    let end = prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    KeyRange { start: Bound::Included(Bytes::copy_from_slice(prefix)), end }
 }

@@ -27,6 +27,7 @@ pub mod hooks;
 mod open;
 mod read;
 mod report;
+mod snapshot;
 mod write;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,6 +40,7 @@ use crate::index::KeyIndex;
 use crate::log::superblock::Superblock;
 use crate::log::Head;
 use crate::media::Medium;
+use crate::mvcc::Versions;
 use crate::options::Options;
 use crate::recovery::RecoveryReport;
 use crate::space::readers::{ReaderGate, SegmentPins};
@@ -48,6 +50,7 @@ use hooks::ProtocolHooks;
 #[cfg(feature = "sim")]
 pub(crate) use checkpoint::CheckpointTask;
 pub(crate) use read::{End, EntryRange};
+pub(crate) use snapshot::ReadSet;
 
 /// State guarded by the writer mutex.
 struct Writer {
@@ -106,6 +109,8 @@ pub(crate) struct Engine<M: Medium, H: ProtocolHooks> {
     dirty: DirtyIndex,
     /// Key → location of its current record.
     index: KeyIndex,
+    /// The batch clock, open snapshots and the versions they read (see [`crate::mvcc`]).
+    versions: Versions,
     /// The options the store was opened with (validated).
     options: Options,
     /// What recovery found at open.

@@ -64,6 +64,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             options,
             recovery,
             gate: ReaderGate::default(),
+            versions: crate::mvcc::Versions::default(),
             pins: std::sync::Arc::default(),
             cleaner: Mutex::new(()),
             checkpoint_run: Mutex::new(()),

@@ -48,6 +48,9 @@ pub(crate) struct EntryRange {
     front_budget: usize,
     /// Most entries the next refill from the back reads.
     back_budget: usize,
+    /// The snapshot the range reads (a batch number; see [`crate::mvcc`]), or `None` for the
+    /// current entries.
+    at: Option<u64>,
 }
 
 /// Most entries a range's first refill from either end reads: short scans (YCSB-E's take 1–100
@@ -88,9 +91,11 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         self.value_at(&section, location.offset).map(Some)
     }
 
-    /// The entries of `range`, read lazily by [`Engine::next_entry`].
-    pub(crate) fn range(&self, range: KeyRange) -> EntryRange {
+    /// The entries of `range` as of the snapshot at batch `at` (`None`: current), read lazily
+    /// by [`Engine::next_entry`].
+    pub(crate) fn range(&self, range: KeyRange, at: Option<u64>) -> EntryRange {
         EntryRange {
+            at,
             exhausted: is_empty(&range),
             lower: range.start,
             upper: range.end,
@@ -108,7 +113,13 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         if let Some(item) = entries.take(end, end) {
             return Some(item);
         }
-        if !entries.exhausted {
+        // Bounded: each refill moves the bound past at least one key of the index, or exhausts
+        // the range. (A refill returns nothing yet leaves the range open only when a snapshot
+        // reads every key it covered as absent.)
+        for _ in 0..usize::MAX {
+            if entries.exhausted {
+                break;
+            }
             self.refill(entries, end);
             if let Some(item) = entries.take(end, end) {
                 return Some(item);
@@ -126,22 +137,116 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         let mut spans = std::mem::take(&mut entries.spans);
         spans.clear();
         spans.reserve(entries.scratch.len());
-        let failure = self.read_batch(&section, entries, end, &mut batch, &mut spans);
+        if entries.scratch.is_empty() {
+            // No key of the index is left between the bounds (a snapshot may still read some).
+            entries.exhausted = true;
+        }
+        let mut failure = self.read_batch(&section, entries, end, &mut batch, &mut spans);
+        // The last key of the index this refill covers: the bound moves past it.
+        let covered = if entries.exhausted { None } else { spans.last().map(|(key, _)| key.clone()) };
+        if let (None, Some(at)) = (&failure, entries.at) {
+            failure = self.merge_versions(&section, entries, end, at, &mut batch, &mut spans).err();
+        }
         drop(section);
-        hand_out(entries, end, Bytes::from(batch), &mut spans);
+        let batch = Bytes::from(batch);
+        hand_out(entries, end, batch.clone(), &mut spans);
         entries.spans = spans;
+        if let Some(last) = covered {
+            let bound = Bound::Excluded(batch.slice(last));
+            match end {
+                End::Front => entries.lower = bound,
+                End::Back => entries.upper = bound,
+            }
+        }
         if let Some(error) = failure {
             entries.exhausted = true;
             push(entries, end, Err(error));
         }
-        let near = match end {
-            End::Front => &entries.front,
-            End::Back => &entries.back,
+    }
+
+    /// Makes the entries of one refill (`spans`, in the order of `end`) those of the snapshot
+    /// at `at`: over the interval the refill covered, every key a later batch changed gets the
+    /// version the snapshot reads (an absent one drops out, one removed since comes back).
+    fn merge_versions(
+        &self,
+        section: &ReadSection<'_>,
+        entries: &EntryRange,
+        end: End,
+        at: u64,
+        batch: &mut Vec<u8>,
+        spans: &mut Vec<(Range<usize>, Value)>,
+    ) -> Result<(), Error> {
+        let Some(history) = self.versions.history() else { return Ok(()) };
+        let last = spans.last().map(|(key, _)| Bytes::copy_from_slice(&batch[key.clone()]));
+        let covered_end = match (&last, entries.exhausted) {
+            (Some(last), false) => Bound::Included(last.as_ref()),
+            _ => match end {
+                End::Front => as_slice_bound(&entries.upper),
+                End::Back => as_slice_bound(&entries.lower),
+            },
         };
-        if near.is_empty() {
-            // Refilled only when empty: nothing is left between the bounds.
-            entries.exhausted = true;
+        let (start, finish) = match end {
+            End::Front => (as_slice_bound(&entries.lower), covered_end),
+            End::Back => (covered_end, as_slice_bound(&entries.upper)),
+        };
+        let mut changed = Vec::new();
+        history.versions_in(start, finish, at, &mut changed);
+        drop(history);
+        if changed.is_empty() {
+            return Ok(());
         }
+        if end == End::Back {
+            changed.reverse();
+        }
+        let current = std::mem::take(spans);
+        spans.reserve(current.len() + changed.len());
+        let mut current = current.into_iter().peekable();
+        let mut changed = changed.into_iter().peekable();
+        // Bounded: each turn consumes an item of one list or both.
+        for _ in 0..usize::MAX {
+            let order = match (current.peek(), changed.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((key, _)), Some((version_key, _))) => {
+                    let order = batch[key.clone()].cmp(version_key.as_ref());
+                    if end == End::Back {
+                        order.reverse()
+                    } else {
+                        order
+                    }
+                }
+            };
+            if order == std::cmp::Ordering::Less {
+                spans.push(current.next().expect("peeked"));
+                continue;
+            }
+            if order == std::cmp::Ordering::Equal {
+                current.next();
+            }
+            let (key, version) = changed.next().expect("peeked");
+            if let Some(location) = version {
+                let key_span = append(batch, &key);
+                let value = self.version_value(section, location, batch)?;
+                spans.push((key_span, value));
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of the version at `location`, batched into `batch` when short.
+    fn version_value(
+        &self,
+        section: &ReadSection<'_>,
+        location: Location,
+        batch: &mut Vec<u8>,
+    ) -> Result<Value, Error> {
+        let header = self.put_header_at(location.offset)?;
+        Ok(if (header.value_len as usize) < BATCHED_VALUE_BYTES_MAX {
+            Value::Batched(append(batch, access::published_bytes_of_value(&self.medium, location.offset, &header)))
+        } else {
+            Value::Own(self.value_of(section, location.offset, &header))
+        })
     }
 
     /// Fills `entries.scratch` with the packed locations of the entries the refill from `end`
@@ -212,7 +317,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
 
     /// The value of the published record at `offset`, looked up in the index inside `section`
     /// (which keeps the record's segment from reuse until it ends).
-    fn value_at(&self, section: &ReadSection<'_>, offset: u64) -> Result<Bytes, Error> {
+    pub(super) fn value_at(&self, section: &ReadSection<'_>, offset: u64) -> Result<Bytes, Error> {
         let header = self.put_header_at(offset)?;
         Ok(self.value_of(section, offset, &header))
     }
@@ -271,8 +376,8 @@ fn push(entries: &mut EntryRange, end: End, item: Result<(Bytes, Bytes), Error>)
     }
 }
 
-/// Pushes the entries `spans` locates in `batch` to the buffer of `end`, and moves that end's
-/// bound past the last of them.
+/// Pushes the entries `spans` locates in `batch` to the buffer of `end` (the caller moves that
+/// end's bound past the last key the refill covered).
 fn hand_out(entries: &mut EntryRange, end: End, batch: Bytes, spans: &mut Vec<(Range<usize>, Value)>) {
     match end {
         End::Front => entries.front.reserve(spans.len()),
@@ -284,17 +389,6 @@ fn hand_out(entries: &mut EntryRange, end: End, batch: Bytes, spans: &mut Vec<(R
             Value::Own(value) => value,
         };
         push(entries, end, Ok((batch.slice(key), value)));
-    }
-    let last = match end {
-        End::Front => entries.front.back(),
-        End::Back => entries.back.front(),
-    };
-    if let Some(Ok((last, _))) = last {
-        let bound = Bound::Excluded(last.clone());
-        match end {
-            End::Front => entries.lower = bound,
-            End::Back => entries.upper = bound,
-        }
     }
 }
 

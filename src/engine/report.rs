@@ -21,6 +21,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             (writer.head.offset, counters, totals.0, totals.1, totals.2, totals.3)
         };
         let cleaning = &self.cleaning;
+        let (snapshots, applied) = self.snapshot_counters();
         let (checkpoints_total, checkpoint_bytes, log_bytes_since_checkpoint) = self.checkpoint_figures();
         let line_flush_instruction =
             (self.medium.flush_model() == FlushModel::CacheLine).then(crate::media::line_flush_instruction);
@@ -48,7 +49,11 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             cleaning_records_copied_total: cleaning.records_copied_total.load(Relaxed),
             holes_punched_total: medium.holes_punched_total,
             space_budget_overruns_total: cleaning.budget_overruns_total.load(Relaxed),
-            values_pinned: self.pins.total(),
+            values_pinned: self.pins.total().saturating_sub(snapshots.versions_pinning),
+            snapshots_open: snapshots.open,
+            snapshot_oldest_age_batches: snapshots.oldest_batch.map_or(0, |oldest| applied.saturating_sub(oldest)),
+            snapshot_versions_kept: snapshots.versions_kept,
+            snapshot_bytes_pinned: snapshots.bytes_pinned,
             puts_total,
             deletes_total,
             batches_total,

@@ -2,6 +2,9 @@
 //! when the file is full or at its budget.
 
 use super::hooks::ProtocolHooks;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::snapshot::ReadSet;
 use super::{Engine, Writer};
 use crate::batch::Op;
 use crate::error::Error;
@@ -15,10 +18,14 @@ use crate::media::Medium;
 use crate::options::Durability;
 use crate::space::policy;
 
-/// What a conditional write requires `key` to hold when it appends (`value: None`: absent).
-pub(super) struct Expected<'a> {
-    pub(super) key: &'a [u8],
-    pub(super) value: Option<&'a [u8]>,
+/// What a conditional write requires when it appends, checked under the writer mutex.
+pub(super) enum Condition<'a> {
+    /// `key` holds `value` (`None`: absent): compare-and-swap.
+    Holds { key: &'a [u8], value: Option<&'a [u8]> },
+    /// Nothing a transaction read through its snapshot at batch `at` changed since: its
+    /// commit. The snapshot ends under the writer mutex once the check passes (and `released`
+    /// says so), so the transaction's own batch records no versions for it.
+    Unchanged { at: u64, reads: &'a ReadSet, released: &'a AtomicBool },
 }
 
 /// Free segments user writes leave for the cleaner when the file cannot grow, so that cleaning
@@ -30,7 +37,7 @@ pub(super) const CLEANER_RESERVE_SEGMENTS: u64 = 1;
 pub(super) const OUT_OF_SPACE_ATTEMPTS_MAX: usize = 64;
 
 impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
-    fn validate_op(&self, op: &Op<'_>) -> Result<(), Error> {
+    pub(super) fn validate_op(&self, op: &Op<'_>) -> Result<(), Error> {
         let key = op.key();
         if key.len() > self.options.max_key_bytes {
             return Err(Error::KeyTooLarge { len: key.len(), max: self.options.max_key_bytes });
@@ -68,13 +75,13 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             self.validate_op(&op)?;
             return Ok(self.get(key)?.is_none());
         }
-        self.write_if(&[op], Some(Expected { key, value: expected }))
+        self.write_if(&[op], Some(Condition::Holds { key, value: expected }))
     }
 
     /// Appends `ops` as one atomic batch when `condition` holds under the writer mutex (always,
     /// for `None`) and, for `Immediate`, waits for its commit. `Ok(false)`: the condition failed
     /// and nothing was written.
-    fn write_if(&self, ops: &[Op<'_>], condition: Option<Expected<'_>>) -> Result<bool, Error> {
+    pub(super) fn write_if(&self, ops: &[Op<'_>], condition: Option<Condition<'_>>) -> Result<bool, Error> {
         for op in ops {
             self.validate_op(op)?;
         }
@@ -93,7 +100,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
 
     /// Appends `ops` (when `condition` holds: `None` otherwise), then commits if the head
     /// filled a segment while cleaned segments wait.
-    fn append(&self, ops: &[Op<'_>], condition: Option<&Expected<'_>>) -> Result<Option<u64>, Error> {
+    fn append(&self, ops: &[Op<'_>], condition: Option<&Condition<'_>>) -> Result<Option<u64>, Error> {
         let Some((batch, advanced)) = self.append_making_space(ops, condition)? else { return Ok(None) };
         if advanced && self.options.durability == Durability::Deferred {
             // The head filled a segment while cleaned segments wait for their Free records to be
@@ -111,7 +118,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     fn append_making_space(
         &self,
         ops: &[Op<'_>],
-        condition: Option<&Expected<'_>>,
+        condition: Option<&Condition<'_>>,
     ) -> Result<Option<(u64, bool)>, Error> {
         let mut within_budget = self.options.background_cleaning;
         for _ in 0..OUT_OF_SPACE_ATTEMPTS_MAX {
@@ -177,7 +184,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     fn try_append(
         &self,
         ops: &[Op<'_>],
-        condition: Option<&Expected<'_>>,
+        condition: Option<&Condition<'_>>,
         within_budget: bool,
     ) -> Result<Option<(u64, bool)>, Error> {
         let mut guard = self.lock(&self.writer)?;
@@ -185,14 +192,16 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         let sizes = ops.iter().map(|op| record_bytes(op.key().len(), op.value().len()));
         let needed = writer.head.segments_needed(sizes);
         self.ensure_capacity(writer, needed, CLEANER_RESERVE_SEGMENTS, within_budget)?;
-        if let Some(expected) = condition {
-            // Under the writer mutex: no other write lands between this read and the append. The
-            // value read is the newest appended, committed or not, as `get` reads.
-            if self.get(expected.key)?.as_deref() != expected.value {
+        if let Some(condition) = condition {
+            // Under the writer mutex: no other write lands between this check and the append.
+            if !self.condition_holds(condition)? {
                 return Ok(None);
             }
         }
         let segment_before = writer.head.segment_index;
+        let batch = writer.batches_appended + 1;
+        // From here to `end_batch` nothing fails: a snapshot being taken waits for it.
+        let recording = self.versions.begin_batch(batch);
         let mut log = LogSpace { medium: &self.medium, dirty: &self.dirty, space: &mut writer.space };
         for op in ops {
             let record_bytes = record_bytes(op.key().len(), op.value().len());
@@ -200,11 +209,11 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
                 Op::Put(key, value) => {
                     let offset = writer.head.append(&mut log, Kind::Put, key, value);
                     writer.puts_total += 1;
-                    self.index.set(key, Location { offset, record_bytes }, &IndexedKeys(&self.medium))
+                    self.repoint(key, Some(Location { offset, record_bytes }), batch, recording)
                 }
                 Op::Delete(key) => {
                     // The shadow: the generation of the segment holding the put it deletes.
-                    let removed = self.index.remove(key, &IndexedKeys(&self.medium));
+                    let removed = self.repoint(key, None, batch, recording);
                     let shadow = removed.map(|old| log.space.generation_at(old.offset));
                     writer.head.append_tombstone(&mut log, key, shadow);
                     writer.deletes_total += 1;
@@ -218,9 +227,51 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             }
             writer.record_bytes_total += record_bytes;
         }
-        writer.batches_appended += 1;
+        writer.batches_appended = batch;
+        self.versions.end_batch(batch);
         let advanced = writer.head.segment_index != segment_before && !writer.freeing.is_empty();
-        Ok(Some((writer.batches_appended, advanced)))
+        Ok(Some((batch, advanced)))
+    }
+
+    /// Whether `condition` holds now (writer mutex held). A transaction's snapshot ends here
+    /// when it does.
+    fn condition_holds(&self, condition: &Condition<'_>) -> Result<bool, Error> {
+        match *condition {
+            // The value read is the newest appended, committed or not, as `get` reads.
+            Condition::Holds { key, value } => Ok(self.get(key)?.as_deref() == value),
+            Condition::Unchanged { at, reads, released } => {
+                if !self.reads_unchanged(at, reads) {
+                    return Ok(false);
+                }
+                let was_released = released.swap(true, Ordering::AcqRel);
+                assert!(!was_released, "a transaction commits once");
+                self.versions.close_snapshot(at);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Points `key` at `location` (`None`: removes it) for `batch`; returns where it pointed.
+    /// When `recording`, the version replaced goes to the history first (see [`crate::mvcc`]).
+    fn repoint(&self, key: &[u8], location: Option<Location>, batch: u64, recording: bool) -> Option<Location> {
+        let keys = IndexedKeys(&self.medium);
+        if !recording {
+            return match location {
+                Some(location) => self.index.set(key, location, &keys),
+                None => self.index.remove(key, &keys),
+            };
+        }
+        let mut replaced = None;
+        self.index.update(key, &keys, |current| {
+            replaced = current;
+            if current.is_none() && location.is_none() {
+                return None; // absent stays absent: no version changes
+            }
+            let pin = |old: Location| self.pins.pin(SegmentIndex::of_offset(old.offset));
+            self.versions.record(key, batch, current, pin);
+            location
+        });
+        replaced
     }
 
     /// Makes `needed` new segments (plus `reserve` left free) available to the head. Only when
