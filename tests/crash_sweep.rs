@@ -23,12 +23,15 @@ fn sweep_with(model: CrashModel, flush: Option<FlushModel>, first_seed: u64) {
     config.store_crash_every = Some(7);
     config.cleaning_percent = 50;
     let (mut points, mut images, mut freed, mut reused) = (0, 0, 0, 0);
+    let (mut transactions, mut snapshots) = (0, 0);
     for seed in first_seed..first_seed + seeds {
         let report = run_seed(&config, seed);
         points += report.crash_points;
         images += report.images;
         freed += report.segments_freed;
         reused += report.segments_reused;
+        transactions += report.transactions;
+        snapshots += report.snapshots_held;
         if let Some(violation) = report.violations.first() {
             panic!(
                 "{} violation at seed {seed}, crash point {}: {}\n  image: {}\n  replay: {}",
@@ -41,9 +44,10 @@ fn sweep_with(model: CrashModel, flush: Option<FlushModel>, first_seed: u64) {
         }
     }
     eprintln!(
-        "{}: {seeds} seeds x {ops} ops: {points} crash points, {images} images, {freed} segments cleaned, {reused} reused, 0 violations",
+        "{}: {seeds} seeds x {ops} ops: {points} crash points, {images} images, {freed} segments cleaned, {reused} reused, {transactions} transactions, {snapshots} snapshots held, 0 violations",
         model.name()
     );
+    assert!(transactions > 0 && snapshots > 0, "the sweep must commit transactions and hold snapshots");
     assert!(points > 0 && images >= points, "the sweep must explore crash points");
     assert!(freed > 0 && reused > 0, "the sweep must crash inside cleaning and reuse");
 }

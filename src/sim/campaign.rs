@@ -203,6 +203,11 @@ pub struct SeedReport {
     pub segments_reused: u64,
     /// Images whose recovery used an index checkpoint (the rest read the whole log).
     pub checkpoint_recoveries: u64,
+    /// Writes of the workload committed through a [`Transaction`](crate::Transaction).
+    pub transactions: u64,
+    /// Snapshots the workload held across at least one commit (each read back whole before it
+    /// closed: a wrong version fails the workload).
+    pub snapshots_held: u64,
 }
 
 /// What a seed's workload looks like.
@@ -337,14 +342,15 @@ fn run_profile(
     groups: &[Vec<Vec<Op>>],
     rng: Rng,
 ) -> SeedReport {
-    let Recorded { trace, commits, stats } = match record_workload(config, seed, durability, profile, groups) {
-        Ok(recorded) => recorded,
-        Err(error) => {
-            let violation =
-                violation(config, seed, 0, 0, "workload".into(), format!("the workload itself failed: {error}"));
-            return SeedReport { violations: vec![violation], ..SeedReport::default() };
-        }
-    };
+    let Recorded { trace, commits, stats, transactions, snapshots_held } =
+        match record_workload(config, seed, durability, profile, groups) {
+            Ok(recorded) => recorded,
+            Err(error) => {
+                let violation =
+                    violation(config, seed, 0, 0, "workload".into(), format!("the workload itself failed: {error}"));
+                return SeedReport { violations: vec![violation], ..SeedReport::default() };
+            }
+        };
     let mut replay = Replay {
         config,
         seed,
@@ -354,6 +360,8 @@ fn run_profile(
         report: SeedReport {
             segments_freed: stats.cleaning_segments_freed_total,
             segments_reused: stats.segments_reused_total,
+            transactions,
+            snapshots_held,
             ..SeedReport::default()
         },
         changed: false,
@@ -514,11 +522,30 @@ fn random_ops(rng: &mut Rng) -> Vec<Op> {
     }
 }
 
-fn execute<H: crate::engine::hooks::ProtocolHooks>(db: &Db<MemoryMedium, H>, ops: &[Op]) -> Result<(), Error> {
+/// Runs `ops` as one atomic write: a put, a delete, a batch, or (for an even number of ops) a
+/// transaction that reads each key before it writes it. Returns whether it was a transaction.
+fn execute<H: crate::engine::hooks::ProtocolHooks>(db: &Db<MemoryMedium, H>, ops: &[Op]) -> Result<bool, Error> {
     match ops {
-        [] => Ok(()),
-        [Op::Put(key, value)] => db.put(key, value),
-        [Op::Delete(key)] => db.delete(key),
+        [] => Ok(false),
+        [Op::Put(key, value)] => db.put(key, value).map(|()| false),
+        [Op::Delete(key)] => db.delete(key).map(|()| false),
+        _ if ops.len() % 2 == 0 => {
+            // One writer: nothing can conflict, so a Conflict fails the workload.
+            let transaction = db.transaction();
+            for op in ops {
+                match op {
+                    Op::Put(key, value) => {
+                        transaction.get(key)?;
+                        transaction.put(key, value)?;
+                    }
+                    Op::Delete(key) => {
+                        transaction.get(key)?;
+                        transaction.delete(key)?;
+                    }
+                }
+            }
+            transaction.commit().map(|()| true)
+        }
         _ => {
             let mut batch = crate::WriteBatch::new();
             for op in ops {
@@ -527,9 +554,29 @@ fn execute<H: crate::engine::hooks::ProtocolHooks>(db: &Db<MemoryMedium, H>, ops
                     Op::Delete(key) => batch.delete(key),
                 };
             }
-            db.write(batch)
+            db.write(batch).map(|()| false)
         }
     }
+}
+
+/// A snapshot the workload holds across commits, with the state it must read.
+struct HeldSnapshot<'a, H: crate::engine::hooks::ProtocolHooks> {
+    snapshot: crate::Snapshot<'a, MemoryMedium, H>,
+    state: State,
+}
+
+/// A snapshot is taken after every group numbered 0 modulo this, and closed (after it is read
+/// back whole) a group before the next one is taken: it stays open across compactions.
+const SNAPSHOT_EVERY_GROUPS: usize = 5;
+
+/// Reads `held` whole; an error when it does not read exactly its state.
+fn check_held<H: crate::engine::hooks::ProtocolHooks>(held: HeldSnapshot<'_, H>) -> Result<(), Error> {
+    let read: Result<State, Error> =
+        held.snapshot.iter().map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec()))).collect();
+    if read? != held.state {
+        return Err(Error::Io(std::io::Error::other("a snapshot held across commits read a wrong version")));
+    }
+    Ok(())
 }
 
 /// What running a workload left: its trace, the oracle's commits, the store's final stats.
@@ -537,6 +584,10 @@ struct Recorded {
     trace: Vec<Event>,
     commits: Vec<Vec<Op>>,
     stats: crate::Stats,
+    /// Writes committed through a transaction.
+    transactions: u64,
+    /// Snapshots held across commits and read back.
+    snapshots_held: u64,
 }
 
 /// A checkpoint begins before every group numbered 1 modulo this.
@@ -573,8 +624,16 @@ fn record_workload(
     let mut fill_next = false;
     // A fill follows the first cleaning point, or every one (see `run_seed`).
     let mut filled = false;
+    let (mut transactions, mut snapshots_held, mut held) = (0, 0, None);
+    let mut state = State::new();
     for (number, group) in groups.iter().enumerate() {
         let is_fill = std::mem::take(&mut fill_next);
+        if number % SNAPSHOT_EVERY_GROUPS == SNAPSHOT_EVERY_GROUPS - 1 {
+            if let Some(snapshot) = held.take() {
+                check_held(snapshot)?;
+                snapshots_held += 1;
+            }
+        }
         // A checkpoint begins between commits (its capture commits nothing then), is exported
         // and sealed between the writes of the next one, and published after it.
         if number % CHECKPOINT_EVERY_GROUPS == 1 && step == CleaningStep::Compact {
@@ -583,7 +642,8 @@ fn record_workload(
         let number = number as u64;
         db.medium().mark(Event::Begin { commit: number });
         for (position, ops) in group.iter().enumerate() {
-            execute(&db, ops)?;
+            transactions += u64::from(execute(&db, ops)?);
+            super::oracle::apply(&mut state, ops);
             // From the second write on: the export then sees two writes of the open commit.
             if let Some(task) = checkpoint.as_mut().filter(|_| position > 0) {
                 advance_checkpoint(&db, task)?;
@@ -594,6 +654,9 @@ fn record_workload(
         }
         db.medium().mark(Event::Ack { commit: number });
         commits.push(group.concat());
+        if number % SNAPSHOT_EVERY_GROUPS as u64 == 0 {
+            held = Some(HeldSnapshot { snapshot: db.snapshot(), state: state.clone() });
+        }
         if let Some(mut task) = checkpoint.take() {
             while !task.is_exported() {
                 db.checkpoint_step(&mut task, u64::MAX)?;
@@ -621,10 +684,15 @@ fn record_workload(
         }
         drawn += 1;
     }
+    if let Some(snapshot) = held.take() {
+        check_held(snapshot)?;
+        snapshots_held += 1;
+    }
+    drop(held);
     let trace = db.medium().take_trace();
     let stats = db.stats();
     db.abandon();
-    Ok(Recorded { trace, commits, stats })
+    Ok(Recorded { trace, commits, stats, transactions, snapshots_held })
 }
 
 /// The seeded uuid of a workload store.
