@@ -5,6 +5,8 @@
 //! - `durable`: one durable put (Immediate, 16 B key, 100 B value) vs the floor (128 B store
 //!   into a prepared mapping + msync of that one page), on the filesystem of the current dir.
 //! - `deferred`: Deferred puts and random gets, one thread (report ops/s from the throughput).
+//! - `mvcc`: taking a snapshot; a get through a snapshot beside a plain get; a one-key
+//!   transaction (get + put + commit) beside a plain put (Deferred, 100,000 keys).
 //! - `dirty_index`: ns per mark of a clean page and of an already-dirty page; tag + writeback of
 //!   1,000 scattered dirty pages (no flusher: the index's own cost).
 
@@ -47,6 +49,65 @@ fn durable(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             db.put(&key(i % 100_000), &[0x5A; 100]).unwrap();
+        })
+    });
+    let mut i = 0u64;
+    // A read-modify-write of one key: get + put + commit, durable when commit returns.
+    group.bench_function("transaction_immediate_get_put_16b_100b", |b| {
+        b.iter(|| {
+            i += 1;
+            let transaction = db.transaction();
+            black_box(transaction.get(&key(i % 100_000)).unwrap());
+            transaction.put(&key(i % 100_000), &[0x5A; 100]).unwrap();
+            transaction.commit().unwrap();
+        })
+    });
+    group.finish();
+}
+
+/// Snapshots and transactions beside the plain operations they wrap (100,000 keys, Deferred).
+fn mvcc(c: &mut Criterion) {
+    const KEYS: u64 = 100_000;
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let mut group = c.benchmark_group("mvcc");
+    group.throughput(Throughput::Elements(1)).measurement_time(Duration::from_secs(5));
+    let db = Db::open(dir.path().join("mvcc.db"), Options::default().durability(Durability::Deferred)).unwrap();
+    for k in 0..KEYS {
+        db.put(&key(k), &[0x5A; 100]).unwrap();
+    }
+    db.sync().unwrap();
+    group.bench_function("snapshot_take_and_drop", |b| b.iter(|| black_box(db.snapshot())));
+    let mut i = 0u64;
+    group.bench_function("get_16b_100b_random", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(db.get(&key(i.wrapping_mul(7919) % KEYS)).unwrap());
+        })
+    });
+    let snapshot = db.snapshot();
+    let mut i = 0u64;
+    group.bench_function("snapshot_get_16b_100b_random", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(snapshot.get(&key(i.wrapping_mul(7919) % KEYS)).unwrap());
+        })
+    });
+    drop(snapshot);
+    let mut i = 0u64;
+    group.bench_function("put_16b_100b", |b| {
+        b.iter(|| {
+            i += 1;
+            db.put(&key(i % KEYS), &[0x5A; 100]).unwrap();
+        })
+    });
+    let mut i = 0u64;
+    group.bench_function("transaction_get_put_16b_100b", |b| {
+        b.iter(|| {
+            i += 1;
+            let transaction = db.transaction();
+            black_box(transaction.get(&key(i % KEYS)).unwrap());
+            transaction.put(&key(i % KEYS), &[0x5A; 100]).unwrap();
+            transaction.commit().unwrap();
         })
     });
     group.finish();
@@ -142,5 +203,5 @@ fn dirty_index(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, durable, deferred, dirty_index);
+criterion_group!(benches, durable, deferred, mvcc, dirty_index);
 criterion_main!(benches);
