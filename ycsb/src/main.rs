@@ -3,10 +3,12 @@
 //! ```text
 //! daxkv-ycsb load|run -db <engine> -P <workload file> [-P ..] [-p name=value]... [-threads N] [-s]
 //! daxkv-ycsb floor -p kind=msync|pwrite [-p operationcount=N] [-p dir=..] [-p exportfile=..]
+//! daxkv-ycsb counter -db <engine> [-threads N] [-p seconds=S] [-p durability=none|per-op]
 //! daxkv-ycsb report <results dir> <table.md> <chart.svg>
 //! daxkv-ycsb index-table load|measure|report ... (issue 13's table; see table.rs)
 //! ```
 
+mod counter;
 mod engine;
 mod floor;
 mod gen;
@@ -28,6 +30,8 @@ use std::time::Instant;
 const USAGE: &str = "usage:
   daxkv-ycsb load|run -db <engine> -P <workload file> [-p name=value]... [-threads N] [-s]
   daxkv-ycsb floor -p kind=msync|pwrite [-p operationcount=N] [-p dir=DIR] [-p exportfile=F]
+  daxkv-ycsb counter -db <engine> [-threads N] [-p seconds=S] [-p durability=none|per-op] [-p dir=DIR]
+      (contended counter through optimistic transactions: daxkv, fjall, rocksdb, redb)
   daxkv-ycsb report <results dir> <table.md> <chart.svg>
   daxkv-ycsb index-table load|measure|report ... (issue 13's table; `index-table` alone for help)
 engines: daxkv (always), lmdb, rocksdb, redb, fjall, sled (cargo features)
@@ -133,6 +137,10 @@ fn main() -> ExitCode {
     let r = match args.cmd.as_str() {
         "load" | "run" => cmd_workload(&args),
         "floor" => cmd_floor(&args),
+        "counter" => match &args.db {
+            Some(db) => counter::main(db, &args.props).map(|()| ExitCode::SUCCESS),
+            None => Err(format!("counter: -db <engine> is required\n{USAGE}")),
+        },
         "report" => {
             if args.rest.len() != 3 {
                 Err(USAGE.to_string())
