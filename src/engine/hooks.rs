@@ -1,8 +1,8 @@
 //! The protocol seam: the points of the commit and cleaning protocol where a test build may
 //! change what reaches the media, and nothing else: a commit's writeback, the moment a cleaned
 //! segment is queued for freeing, whether a cleaned segment's tombstones are kept, the commit a
-//! checkpoint says it names records through, and whether a retired segment may be reused
-//! before its zeroed head is durable.
+//! checkpoint says it names records through, whether a retired segment may be reused
+//! before its zeroed head is durable, and whether versions kept for snapshots pin their segment.
 //!
 //! The engine is generic over [`ProtocolHooks`]. Its default, [`NoHooks`], declares
 //! `DEVIATES = false`, so every call site (`if H::DEVIATES { … }`) is removed at compile time:
@@ -77,6 +77,13 @@ pub trait ProtocolHooks: Send + Sync + 'static {
     /// assembled at open. The protocol: no (see `Space::release_retired`).
     fn reuse_before_head_durable(&self) -> bool {
         false
+    }
+
+    /// Whether a version kept for open snapshots pins its record's segment against reuse (see
+    /// `crate::mvcc`). Not an on-media step: a snapshot reading a reused segment reads another
+    /// record's bytes, which the simulator's held snapshots catch. The protocol: yes.
+    fn versions_pinned(&self) -> bool {
+        true
     }
 }
 

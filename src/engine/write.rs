@@ -267,7 +267,8 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
             if current.is_none() && location.is_none() {
                 return None; // absent stays absent: no version changes
             }
-            let pin = |old: Location| self.pins.pin(SegmentIndex::of_offset(old.offset));
+            let pinned = !H::DEVIATES || self.hooks.versions_pinned();
+            let pin = |old: Location| pinned.then(|| self.pins.pin(SegmentIndex::of_offset(old.offset)));
             self.versions.record(key, batch, current, pin);
             location
         });

@@ -47,7 +47,7 @@ impl History {
         key: &[u8],
         batch: u64,
         location: Option<Location>,
-        pin: impl FnOnce(Location) -> SegmentPin,
+        pin: impl FnOnce(Location) -> Option<SegmentPin>,
     ) -> bool {
         assert!(batch > 0, "batches are numbered from 1");
         if let Some(versions) = self.keys.get(key) {
@@ -61,7 +61,7 @@ impl History {
             assert!(back.0 <= batch, "the collection queue ascends");
         }
         let key = Bytes::copy_from_slice(key);
-        let version = Version { superseded_at: batch, location, _pin: location.map(pin) };
+        let version = Version { superseded_at: batch, location, _pin: location.and_then(pin) };
         self.pinned_bytes += location.map_or(0, |location| location.record_bytes);
         self.pinned_versions += u64::from(location.is_some());
         self.keys.entry(key.clone()).or_default().push_back(version);
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn a_snapshot_reads_the_first_version_replaced_after_it() {
         let pins = std::sync::Arc::new(crate::space::readers::SegmentPins::default());
-        let pin = |location: Location| pins.pin(crate::ids::SegmentIndex::of_offset(location.offset));
+        let pin = |location: Location| Some(pins.pin(crate::ids::SegmentIndex::of_offset(location.offset)));
         let mut history = history();
         assert!(history.record(b"k", 3, None, pin));
         assert!(history.record(b"k", 5, location(4096), pin));

@@ -151,13 +151,13 @@ impl Versions {
     }
 
     /// Records that `batch` replaces `key`'s version at `location` (writer mutex held, before
-    /// the index store). `pin` pins the record's segment.
+    /// the index store). `pin` pins the record's segment (`None` only from a planted bug).
     pub(crate) fn record(
         &self,
         key: &[u8],
         batch: u64,
         location: Option<Location>,
-        pin: impl FnOnce(Location) -> SegmentPin,
+        pin: impl FnOnce(Location) -> Option<SegmentPin>,
     ) {
         let mut history = self.write();
         if history.record(key, batch, location, pin) {

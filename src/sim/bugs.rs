@@ -1,4 +1,4 @@
-//! Deliberate commit-protocol bugs (feature `planted-bugs`): the proof that the crash checker
+//! Deliberate protocol bugs (feature `planted-bugs`): the proof that the crash checker
 //! can fail. They plug into the engine's protocol seam ([`ProtocolHooks`]); the engine names
 //! none of them.
 
@@ -31,11 +31,15 @@ pub enum PlantedBug {
     /// out in the same writeback as the zeroing, and a crash image keeping a new record page but
     /// not the head's page brings the old head back over new records.
     ReuseBeforeHeadDurable,
+    /// Versions kept for open snapshots do not pin their segments: the cleaner frees and the
+    /// log reuses a segment a held snapshot still reads, and the snapshot reads other bytes.
+    /// Not a crash bug: the workload's held snapshots (read back whole) catch it.
+    UnpinnedVersions,
 }
 
 impl PlantedBug {
     /// All bugs, with their command-line names.
-    pub const ALL: [(&'static str, PlantedBug); 7] = [
+    pub const ALL: [(&'static str, PlantedBug); 8] = [
         ("skip-data-flush", PlantedBug::SkipDataFlush),
         ("fence-before-flush", PlantedBug::FenceBeforeFlush),
         ("commit-before-data", PlantedBug::CommitBeforeData),
@@ -43,13 +47,17 @@ impl PlantedBug {
         ("drop-tombstone-early", PlantedBug::DropTombstoneEarly),
         ("index-checkpoint-ahead-of-log", PlantedBug::IndexCheckpointAheadOfLog),
         ("reuse-before-head-durable", PlantedBug::ReuseBeforeHeadDurable),
+        ("unpinned-versions", PlantedBug::UnpinnedVersions),
     ];
 
     /// Whether the bug lives in the cleaner (the workload must clean for it to show).
     pub fn needs_cleaning(&self) -> bool {
         matches!(
             self,
-            PlantedBug::FreeBeforeCopiesDurable | PlantedBug::DropTombstoneEarly | PlantedBug::ReuseBeforeHeadDurable
+            PlantedBug::FreeBeforeCopiesDurable
+                | PlantedBug::DropTombstoneEarly
+                | PlantedBug::ReuseBeforeHeadDurable
+                | PlantedBug::UnpinnedVersions
         )
     }
 
@@ -97,12 +105,14 @@ impl ProtocolHooks for PlantedBugs {
                 }
                 io.flush(&commit_part).and_then(|()| io.fence())
             }
-            // Planted in the cleaner, the checkpoint or segment reuse; the commit itself is correct.
+            // Planted in the cleaner, the checkpoint, segment reuse or the version history; the
+            // commit itself is correct.
             Some(
                 PlantedBug::FreeBeforeCopiesDurable
                 | PlantedBug::DropTombstoneEarly
                 | PlantedBug::IndexCheckpointAheadOfLog
-                | PlantedBug::ReuseBeforeHeadDurable,
+                | PlantedBug::ReuseBeforeHeadDurable
+                | PlantedBug::UnpinnedVersions,
             )
             | None => io.flush(runs).and_then(|()| io.fence()),
         }
@@ -118,6 +128,10 @@ impl ProtocolHooks for PlantedBugs {
 
     fn tombstones_kept(&self, needed: bool) -> bool {
         needed && self.bug != Some(PlantedBug::DropTombstoneEarly)
+    }
+
+    fn versions_pinned(&self) -> bool {
+        self.bug != Some(PlantedBug::UnpinnedVersions)
     }
 
     fn reuse_before_head_durable(&self) -> bool {

@@ -137,7 +137,7 @@ impl CampaignConfig {
     fn cleans_with_reuse(&self, coin: bool) -> bool {
         #[cfg(feature = "planted-bugs")]
         if let Some(bug) = self.planted_bug {
-            return bug == super::PlantedBug::ReuseBeforeHeadDurable;
+            return matches!(bug, super::PlantedBug::ReuseBeforeHeadDurable | super::PlantedBug::UnpinnedVersions);
         }
         coin
     }
@@ -356,7 +356,7 @@ fn run_profile(
         seed,
         rng,
         model: Persistence::new(config.model, Vec::new()),
-        oracle: Oracle::new(commits),
+        oracle: Oracle::with_writes(commits),
         report: SeedReport {
             segments_freed: stats.cleaning_segments_freed_total,
             segments_reused: stats.segments_reused_total,
@@ -582,7 +582,8 @@ fn check_held<H: crate::engine::hooks::ProtocolHooks>(held: HeldSnapshot<'_, H>)
 /// What running a workload left: its trace, the oracle's commits, the store's final stats.
 struct Recorded {
     trace: Vec<Event>,
-    commits: Vec<Vec<Op>>,
+    /// Per commit, its writes.
+    commits: Vec<Vec<Vec<Op>>>,
     stats: crate::Stats,
     /// Writes committed through a transaction.
     transactions: u64,
@@ -617,7 +618,7 @@ fn record_workload(
 ) -> Result<Recorded, Error> {
     let medium = MemoryMedium::new(config.flush_model(), CAPACITY_BYTES, uuid(seed), true);
     let db = Db::open_with_hooks(medium, config.workload_options(durability), config.workload_hooks())?;
-    let mut commits: Vec<Vec<Op>> = Vec::new();
+    let mut commits: Vec<Vec<Vec<Op>>> = Vec::new();
     let mut checkpoint = None;
     // With fill commits, the cleaning points are counted over the groups drawn, not the fills.
     let mut drawn = 0;
@@ -653,7 +654,7 @@ fn record_workload(
             db.sync()?;
         }
         db.medium().mark(Event::Ack { commit: number });
-        commits.push(group.concat());
+        commits.push(group.clone());
         if number % SNAPSHOT_EVERY_GROUPS as u64 == 0 {
             held = Some(HeldSnapshot { snapshot: db.snapshot(), state: state.clone() });
         }

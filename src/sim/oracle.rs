@@ -1,8 +1,12 @@
 //! The reference model: what the store must hold after recovery.
 //!
 //! `durable` is the state as of the last acknowledged commit; `pending` the commit in flight.
-//! After recovery from any crash image the store must equal exactly `durable` or exactly
-//! `durable + pending`: never a mix, never a stale or phantom value.
+//! After recovery from any crash image the store must equal exactly `durable`, or `durable`
+//! plus a whole prefix of the pending commit's writes: never a mix, never a stale or phantom
+//! value. A commit of several writes (under `Deferred`, made durable by one sync) may be cut
+//! only between writes: each write (a put, a delete, a batch) is atomic, and the store may make
+//! earlier writes durable before the sync (a writer that must reclaim space commits; see
+//! README, "Space"). A commit of one write is all or nothing.
 
 use std::collections::BTreeMap;
 
@@ -37,14 +41,21 @@ pub fn apply(state: &mut State, ops: &[Op]) {
 /// See the module docs. Fed the driver's commits, then the trace's Begin/Ack markers in order.
 #[derive(Clone, Debug, Default)]
 pub struct Oracle {
-    commits: Vec<Vec<Op>>,
+    /// Per commit (the driver's number), its writes in order, each a list of ops.
+    commits: Vec<Vec<Vec<Op>>>,
     durable: State,
     pending: Option<u64>,
 }
 
 impl Oracle {
-    /// An oracle for these commits (indexed by the driver's commit number).
+    /// An oracle for these commits (indexed by the driver's commit number), each one write.
     pub fn new(commits: Vec<Vec<Op>>) -> Oracle {
+        Oracle::with_writes(commits.into_iter().map(|ops| vec![ops]).collect())
+    }
+
+    /// An oracle for commits of several writes each: a crash may leave any whole prefix of
+    /// the writes of the commit in flight (see the module docs).
+    pub fn with_writes(commits: Vec<Vec<Vec<Op>>>) -> Oracle {
         Oracle { commits, durable: State::new(), pending: None }
     }
 
@@ -54,7 +65,9 @@ impl Oracle {
             Event::Begin { commit } => self.pending = Some(*commit),
             Event::Ack { commit } => {
                 assert_eq!(self.pending, Some(*commit), "acknowledged a commit that was not begun");
-                apply(&mut self.durable, &self.commits[*commit as usize]);
+                for write in &self.commits[*commit as usize] {
+                    apply(&mut self.durable, write);
+                }
                 self.pending = None;
             }
             _ => {}
@@ -66,19 +79,22 @@ impl Oracle {
         &self.durable
     }
 
-    /// `Ok` when `recovered` is exactly `durable` or exactly `durable + pending`.
+    /// `Ok` when `recovered` is exactly `durable`, or `durable` plus a whole prefix of the
+    /// writes of the commit in flight.
     pub fn check(&self, recovered: &State) -> Result<(), String> {
         if *recovered == self.durable {
             return Ok(());
         }
         if let Some(commit) = self.pending {
             let mut with_pending = self.durable.clone();
-            apply(&mut with_pending, &self.commits[commit as usize]);
-            if *recovered == with_pending {
-                return Ok(());
+            for write in &self.commits[commit as usize] {
+                apply(&mut with_pending, write);
+                if *recovered == with_pending {
+                    return Ok(());
+                }
             }
             return Err(format!(
-                "neither the durable state nor durable + commit {commit}: {}",
+                "neither the durable state nor durable + a prefix of commit {commit}'s writes: {}",
                 describe(recovered, &self.durable)
             ));
         }

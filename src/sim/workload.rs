@@ -55,10 +55,12 @@ impl<H: ProtocolHooks> Session<'_, H> {
 
     /// One acknowledged commit: runs `writes` on the store, then `sync`s; from then on its
     /// effect must survive every crash. While it runs, a crash may leave the state before or
-    /// after it, nothing else, so `writes` must be atomic for daxkv: one `put`, `delete` or
-    /// batch, or any number of writes under [`Durability::Deferred`](crate::Durability) (made
-    /// durable together by the sync). Two writes under `Immediate` are two commits, and a
-    /// crash between them is reported.
+    /// after it, nothing else, so `writes` must be atomic for daxkv: one `put`, `delete`,
+    /// batch or transaction. Several writes under [`Durability::Deferred`](crate::Durability)
+    /// are made durable by the sync, but not as one: a writer that must reclaim space may
+    /// commit the earlier ones first (README, "Space"), so with cleaning in the workload a
+    /// crash may leave a prefix of them, which [`exact_state`] reports. Two writes under
+    /// `Immediate` are two commits, and a crash between them is reported.
     pub fn commit<T>(&mut self, writes: impl FnOnce(&Db<MemoryMedium, H>) -> Result<T, Error>) -> Result<T, Error> {
         let number = self.states.len() as u64;
         self.db.medium().mark(Event::Begin { commit: number });

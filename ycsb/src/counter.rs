@@ -53,7 +53,9 @@ fn open(name: &str, dir: &Path, durability: Durability) -> Result<Box<dyn Counte
         "rocksdb" => Ok(Box::new(rocks::Rocks::open(&dir.join("rocksdb"), durability)?)),
         #[cfg(feature = "redb")]
         "redb" => Ok(Box::new(redb_counter::Redb::open(&dir.join("redb"), durability)?)),
-        other => Err(format!("counter: engine {other} is not built in (daxkv; fjall, rocksdb, redb with their features)")),
+        other => {
+            Err(format!("counter: engine {other} is not built in (daxkv; fjall, rocksdb, redb with their features)"))
+        }
     }
 }
 
@@ -96,7 +98,10 @@ pub fn main(db: &str, props: &Props) -> Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let end_value = counter.value()?;
     if end_value - start_value != commits {
-        return Err(format!("counter: {commits} commits but the counter moved by {} (lost update)", end_value - start_value));
+        return Err(format!(
+            "counter: {commits} commits but the counter moved by {} (lost update)",
+            end_value - start_value
+        ));
     }
     println!(
         "[COUNTER], {db}, threads={threads}, durability={}, commits={commits}, conflicts={conflicts}, seconds={elapsed:.2}, commits/s={:.0}, conflicts/s={:.0}",
@@ -229,7 +234,7 @@ mod rocks {
 #[cfg(feature = "redb")]
 mod redb_counter {
     use super::*;
-    use redb::{Database, ReadableDatabase, TableDefinition};
+    use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
     const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("counter");
 

@@ -33,7 +33,13 @@ fn proc_write_bytes() -> u64 {
 }
 
 fn prepare(path: &Path, size: u64) -> Result<std::fs::File, String> {
-    let mut f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let chunk = vec![0xA5u8; 1 << 20];
     let mut left = size;
     while left > 0 {
@@ -60,7 +66,14 @@ pub fn run(kind: &str, dir: &Path, ops: u64, file_size: u64, seed: u64) -> Resul
         "msync" => {
             // SAFETY: mapping a file we own, of the size we just wrote; unmapped below.
             let p = unsafe {
-                libc::mmap(std::ptr::null_mut(), file_size as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    file_size as usize,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    fd,
+                    0,
+                )
             };
             if p == libc::MAP_FAILED {
                 return Err(format!("mmap: {}", std::io::Error::last_os_error()));

@@ -182,11 +182,19 @@ impl AckCounter {
 /// The key chooser named by `requestdistribution`.
 #[derive(Clone, Debug)]
 pub enum KeyChooser {
-    Uniform { lo: i64, hi: i64 },
+    Uniform {
+        lo: i64,
+        hi: i64,
+    },
     Zipfian(ScrambledZipfian),
     /// YCSB `SkewedLatestGenerator` over the insert counter.
     Latest(Zipfian),
-    Hotspot { lo: i64, hot: i64, cold: i64, hot_opn: f64 },
+    Hotspot {
+        lo: i64,
+        hot: i64,
+        cold: i64,
+        hot_opn: f64,
+    },
 }
 
 impl KeyChooser {

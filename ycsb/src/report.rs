@@ -25,7 +25,8 @@ struct Row {
 
 fn load(dir: &str) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(|e| format!("{dir}: {e}"))?.filter_map(|e| e.ok()).collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).map_err(|e| format!("{dir}: {e}"))?.filter_map(|e| e.ok()).collect();
     entries.sort_by_key(|e| e.path());
     for e in entries {
         let path = e.path();
@@ -127,7 +128,11 @@ fn table(rows: &[Row], durability: &str, engines: &[&str]) -> String {
                 }
             }
         }
-        let best = cells.iter().filter(|(db, _)| db.as_str() != "daxkv" && !(durability == "per-op" && db.as_str() == "sled")).map(|(_, r)| r.tput).fold(f64::NAN, f64::max);
+        let best = cells
+            .iter()
+            .filter(|(db, _)| db.as_str() != "daxkv" && !(durability == "per-op" && db.as_str() == "sled"))
+            .map(|(_, r)| r.tput)
+            .fold(f64::NAN, f64::max);
         match (cells.get("daxkv"), best.is_nan()) {
             (Some(d), false) => {
                 let _ = writeln!(s, " **{:.2}×** |", d.tput / best);
@@ -225,7 +230,8 @@ fn chart(rows: &[Row], durability: &str, engines: &[&str], title: &str, y0: f64,
     let (w, h, left, top, bottom) = (1100.0, 400.0, 70.0, 60.0, 50.0);
     let plot_h = h - top - bottom;
     // Floors (per-op chart): dashed lines across the plot.
-    let floor_rows: Vec<&Row> = if durability == "per-op" { rows.iter().filter(|r| r.command == "floor").collect() } else { Vec::new() };
+    let floor_rows: Vec<&Row> =
+        if durability == "per-op" { rows.iter().filter(|r| r.command == "floor").collect() } else { Vec::new() };
     let all_vals = || groups.values().flat_map(|m| m.values()).cloned().chain(floor_rows.iter().map(|r| r.tput));
     let maxv = all_vals().fold(1.0, f64::max);
     let minv = all_vals().fold(f64::INFINITY, f64::min).max(1.0);
@@ -236,7 +242,14 @@ fn chart(rows: &[Row], durability: &str, engines: &[&str], title: &str, y0: f64,
     let mut d = lo;
     while d <= hi * 1.001 {
         let yy = y(d);
-        let _ = writeln!(out, r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##, w - 20.0, left - 6.0, yy + 4.0, fmt_ops(d));
+        let _ = writeln!(
+            out,
+            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
+            w - 20.0,
+            left - 6.0,
+            yy + 4.0,
+            fmt_ops(d)
+        );
         d *= 10.0;
     }
     let ng = groups.len() as f64;
@@ -258,19 +271,42 @@ fn chart(rows: &[Row], durability: &str, engines: &[&str], title: &str, y0: f64,
                 );
             }
         }
-        let _ = writeln!(out, r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{wl} · {th}t</text>"#, left + gi as f64 * gw + gw / 2.0, y0 + top + plot_h + 18.0);
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{wl} · {th}t</text>"#,
+            left + gi as f64 * gw + gw / 2.0,
+            y0 + top + plot_h + 18.0
+        );
     }
     for (i, r) in floor_rows.iter().enumerate() {
         let yy = y(r.tput);
         let ty = if i % 2 == 0 { yy - 4.0 } else { yy + 13.0 };
-        let _ = writeln!(out, r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#000" stroke-dasharray="6 4"/><text x="{}" y="{ty:.1}" font-size="11" text-anchor="end">{}: {} commits/s (1 thread)</text>"##, w - 20.0, w - 22.0, r.db, fmt_ops(r.tput));
+        let _ = writeln!(
+            out,
+            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#000" stroke-dasharray="6 4"/><text x="{}" y="{ty:.1}" font-size="11" text-anchor="end">{}: {} commits/s (1 thread)</text>"##,
+            w - 20.0,
+            w - 22.0,
+            r.db,
+            fmt_ops(r.tput)
+        );
     }
-    let _ = writeln!(out, r#"<text x="16" y="{:.1}" font-size="12" transform="rotate(-90 16 {:.1})" text-anchor="middle">ops/s (log)</text>"#, y0 + top + plot_h / 2.0, y0 + top + plot_h / 2.0);
+    let _ = writeln!(
+        out,
+        r#"<text x="16" y="{:.1}" font-size="12" transform="rotate(-90 16 {:.1})" text-anchor="middle">ops/s (log)</text>"#,
+        y0 + top + plot_h / 2.0,
+        y0 + top + plot_h / 2.0
+    );
     // legend
     let mut lx = left;
     for e in engines {
         let c = COLORS[ENGINES.iter().position(|x| x == e).unwrap_or(0) % COLORS.len()];
-        let _ = writeln!(out, r#"<rect x="{lx}" y="{}" width="12" height="12" fill="{c}"/><text x="{}" y="{}" font-size="12">{e}</text>"#, y0 + 31.0, lx + 16.0, y0 + 42.0);
+        let _ = writeln!(
+            out,
+            r#"<rect x="{lx}" y="{}" width="12" height="12" fill="{c}"/><text x="{}" y="{}" font-size="12">{e}</text>"#,
+            y0 + 31.0,
+            lx + 16.0,
+            y0 + 42.0
+        );
         lx += 90.0;
     }
     y0 + h
@@ -295,7 +331,8 @@ pub fn write(dir: &str, md_path: &str, svg_path: &str) -> Result<ExitCode, Strin
     }
     let dw = durable_writes(&rows, &engines);
     if !dw.is_empty() {
-        let _ = writeln!(md, "#### Durable write latency, durability=per-op: UPDATE median / mean µs (workload A)\n\n{dw}");
+        let _ =
+            writeln!(md, "#### Durable write latency, durability=per-op: UPDATE median / mean µs (workload A)\n\n{dw}");
     }
     let f = floors(&rows);
     if !f.is_empty() {
@@ -305,7 +342,14 @@ pub fn write(dir: &str, md_path: &str, svg_path: &str) -> Result<ExitCode, Strin
     let mut body = String::new();
     let mut y = 0.0;
     y = chart(&rows, "none", &engines, "YCSB throughput, durability=none (ops/s, log scale)", y, &mut body);
-    y = chart(&rows, "per-op", &engines, "YCSB workload A, durability=per-op (ops/s incl. 50% reads, log scale; dashed: raw floors)", y, &mut body);
+    y = chart(
+        &rows,
+        "per-op",
+        &engines,
+        "YCSB workload A, durability=per-op (ops/s incl. 50% reads, log scale; dashed: raw floors)",
+        y,
+        &mut body,
+    );
     let svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1100\" height=\"{:.0}\" viewBox=\"0 0 1100 {:.0}\" font-family=\"sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{body}</svg>\n",
         y.max(10.0),

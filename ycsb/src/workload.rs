@@ -84,7 +84,9 @@ impl Config {
         }
         let requestdistribution = p.str_or("requestdistribution", "uniform");
         if !["uniform", "zipfian", "latest", "hotspot"].contains(&requestdistribution.as_str()) {
-            return Err(format!("requestdistribution={requestdistribution}: supported: uniform, zipfian, latest, hotspot"));
+            return Err(format!(
+                "requestdistribution={requestdistribution}: supported: uniform, zipfian, latest, hotspot"
+            ));
         }
         let ordered = match p.str_or("insertorder", "hashed").as_str() {
             "hashed" => false,
@@ -581,7 +583,11 @@ impl<'a> Client<'a> {
         let n = self.scan_idx.len();
         let key_at = |b: &[u8], (s, kl, _): (usize, usize, usize)| b[s..s + kl].to_vec();
         if n == 0 || key_at(&self.scan_buf, self.scan_idx[0]) != self.key {
-            let got = if n == 0 { "nothing".to_string() } else { String::from_utf8_lossy(&key_at(&self.scan_buf, self.scan_idx[0])).to_string() };
+            let got = if n == 0 {
+                "nothing".to_string()
+            } else {
+                String::from_utf8_lossy(&key_at(&self.scan_buf, self.scan_idx[0])).to_string()
+            };
             self.mismatch(measure::SCAN, format!("SCAN from existing key {key_s}: first key is {got}"));
             return;
         }
@@ -605,7 +611,10 @@ impl<'a> Client<'a> {
                 return;
             }
             if more > 1 && sh.insert_seq.issued() == inserts_before {
-                self.mismatch(measure::SCAN, format!("SCAN from {key_s}: asked for {len}, got {n}, but more keys follow"));
+                self.mismatch(
+                    measure::SCAN,
+                    format!("SCAN from {key_s}: asked for {len}, got {n}, but more keys follow"),
+                );
                 return;
             }
         }
@@ -619,13 +628,19 @@ impl<'a> Client<'a> {
                 let keynum = match record::parse(&self.buf) {
                     Ok(v) => v.keynum,
                     Err(e) => {
-                        self.mismatch(measure::SCAN, format!("SCAN: record for {} malformed: {e}", String::from_utf8_lossy(&rk)));
+                        self.mismatch(
+                            measure::SCAN,
+                            format!("SCAN: record for {} malformed: {e}", String::from_utf8_lossy(&rk)),
+                        );
                         return;
                     }
                 };
                 sh.build_key(keynum, &mut self.key);
                 if self.key != rk {
-                    self.mismatch(measure::SCAN, format!("SCAN: value under {} belongs to another key", String::from_utf8_lossy(&rk)));
+                    self.mismatch(
+                        measure::SCAN,
+                        format!("SCAN: value under {} belongs to another key", String::from_utf8_lossy(&rk)),
+                    );
                     return;
                 }
                 if self.check_record(measure::SCAN, keynum, None, true).is_none() {
@@ -656,7 +671,8 @@ pub fn make_chooser(cfg: &Config) -> Result<KeyChooser, String> {
     Ok(match cfg.requestdistribution.as_str() {
         "uniform" => KeyChooser::Uniform { lo, hi: lo + n - 1 },
         "zipfian" => {
-            let expected_new = (cfg.operationcount as f64 * (cfg.proportions[2] / cfg.proportions.iter().sum::<f64>()) * 2.0) as i64;
+            let expected_new =
+                (cfg.operationcount as f64 * (cfg.proportions[2] / cfg.proportions.iter().sum::<f64>()) * 2.0) as i64;
             KeyChooser::Zipfian(ScrambledZipfian::new(lo, lo + n + expected_new))
         }
         "latest" => {
@@ -746,10 +762,7 @@ pub fn run_phase(sh: &Shared, load: bool, durability: Durability) -> Result<Outc
                     if now >= next {
                         let d = sh.done.load(Ordering::Relaxed);
                         let rate = (d - last.1) as f64 / (now - last.0).as_secs_f64();
-                        eprintln!(
-                            "{} sec: {d} operations; {rate:.1} current ops/sec",
-                            (now - start).as_secs()
-                        );
+                        eprintln!("{} sec: {d} operations; {rate:.1} current ops/sec", (now - start).as_secs());
                         last = (now, d);
                         next += iv;
                     }
