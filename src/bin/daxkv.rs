@@ -49,7 +49,7 @@ fn cli() -> Command {
     #[cfg(feature = "planted-bugs")]
     let crashtest =
         crashtest.arg(Arg::new("break").long("break").help(
-            "plant a bug: skip-data-flush | fence-before-flush | commit-before-data | free-before-copies-durable | drop-tombstone-early | index-checkpoint-ahead-of-log | reuse-before-head-durable",
+            "plant a bug: skip-data-flush | fence-before-flush | commit-before-data | free-before-copies-durable | drop-tombstone-early | index-checkpoint-ahead-of-log | reuse-before-head-durable | unpinned-versions",
         ));
     Command::new("daxkv")
         .about("daxkv: an embedded key-value store for byte-addressable storage")

@@ -45,6 +45,22 @@ pub trait Engine: Send + Sync {
     fn sync(&self) -> Result<()>;
     /// Clean shutdown (including what the engine does on close, e.g. a final sync).
     fn close(self: Box<Self>) -> Result<()>;
+    /// Read-modify-write of `key`: `modify` gets the current value (`None`: absent) and returns
+    /// the value to write (`None`: write nothing); returns whether it wrote. Engines with
+    /// transactions run it in one (retried on conflict, so `modify` may run more than once);
+    /// the default is a get then a put, not atomic. Used by `rmwtransactions=true`.
+    fn transact(&self, key: &[u8], modify: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<bool> {
+        let mut old = Vec::new();
+        let found = self.get(key, &mut old)?;
+        match modify(found.then_some(&old[..])) {
+            Some(new) => self.put(key, &new).map(|()| true),
+            None => Ok(false),
+        }
+    }
+    /// Whether [`Engine::transact`] is a real transaction (not the default get then put).
+    fn has_transactions(&self) -> bool {
+        false
+    }
     /// Engine-specific space figures (name, value), reported as `[SPACE]` lines before close.
     fn space(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
@@ -208,6 +224,21 @@ mod daxkv_engine {
         }
         fn sync(&self) -> Result<()> {
             self.db.sync().map_err(e)
+        }
+        /// `Db::update`: get, put, commit, retried on `Conflict`.
+        fn transact(&self, key: &[u8], modify: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<bool> {
+            self.db
+                .update(|transaction| {
+                    let old = transaction.get(key)?;
+                    match modify(old.as_deref()) {
+                        Some(new) => transaction.put(key, &new).map(|()| true),
+                        None => Ok(false),
+                    }
+                })
+                .map_err(e)
+        }
+        fn has_transactions(&self) -> bool {
+            true
         }
         fn close(self: Box<Self>) -> Result<()> {
             self.db.close().map_err(e)

@@ -38,6 +38,7 @@ engines: daxkv (always), lmdb, rocksdb, redb, fjall, sled (cargo features)
 harness properties: dir (store directory; a temp dir by default), durability=per-op|group|none
   (default none), loaddurability (for the load `run` does on an empty store; default none),
   syncintervalms (group; default 10), verify (default true), verifyfraction (default 0.0625),
+  rmwtransactions (read-modify-writes in one transaction: daxkv; default false),
   seed, exportfile, lmdb.mapsize, daxkv.cleaning=on|off (default on),
   daxkv.space_amplification (daxkv's max_space_amplification; default daxkv's)";
 
@@ -209,6 +210,9 @@ fn cmd_workload(args: &Args) -> Result<ExitCode, String> {
     rep.push("CONFIG", "properties", serde_json::Value::Object(props_json));
 
     let engine = engine::open(&db, &dir, durability, p)?;
+    if cfg.rmwtransactions && !engine.has_transactions() {
+        return Err(format!("rmwtransactions=true: the harness has no transactional adapter for {db} yet"));
+    }
     let mut sh = workload::Shared::new(engine, cfg.clone());
     let mut failed = false;
 

@@ -30,6 +30,8 @@ pub struct Config {
     pub fieldlen: IntGen,
     pub readallfields: bool,
     pub writeallfields: bool,
+    /// Read-modify-writes run through `Engine::transact` (`rmwtransactions=true`).
+    pub rmwtransactions: bool,
     pub proportions: [f64; 5], // read, update, insert, scan, rmw
     pub requestdistribution: String,
     pub ordered: bool,
@@ -104,6 +106,7 @@ impl Config {
             fieldlen,
             readallfields: p.bool_or("readallfields", true)?,
             writeallfields: p.bool_or("writeallfields", false)?,
+            rmwtransactions: p.bool_or("rmwtransactions", false)?,
             proportions,
             requestdistribution,
             ordered,
@@ -497,6 +500,56 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// [`Self::update_one_field`] for a read-modify-write, through `Engine::transact`: the read,
+    /// the check and the new field inside one transaction (per-key lock held, as without).
+    fn update_one_field_in_transaction(&mut self, k: u64) -> bool {
+        let sh = self.sh;
+        let slot = sh.slot(k);
+        let committed = slot.map(|s| (s.load(Ordering::Acquire) >> 32) as u32).unwrap_or(0);
+        let key = std::mem::take(&mut self.key);
+        let (mut found, mut written) = (false, None);
+        let tw = Instant::now();
+        let r = sh.engine.transact(&key, &mut |old| {
+            let old = old?;
+            found = true;
+            self.buf.clear();
+            self.buf.extend_from_slice(old);
+            let content = self.sampled();
+            let old_v = self.check_record(measure::RMW, k, Some((committed, committed)), content)?;
+            let v = committed.max(old_v).wrapping_add(1).max(1);
+            let which = self.rng.below(sh.cfg.fieldcount as u64) as usize;
+            let view = record::parse(&self.buf).unwrap();
+            record::encode_update(&mut self.val, &view, which, v, &mut self.fieldlen, &mut self.rng);
+            if let Some(s) = slot {
+                s.store(pack(committed, v), Ordering::Release);
+            }
+            written = Some(v);
+            Some(self.val.clone())
+        });
+        self.key = key;
+        self.rec(measure::UPDATE, tw.elapsed().as_nanos() as u64);
+        match (r, written) {
+            (Ok(true), Some(v)) => {
+                if let Some(s) = slot {
+                    s.store(pack(v, v), Ordering::Release);
+                }
+                self.m.ok[measure::READ] += 1;
+                self.m.ok[measure::UPDATE] += 1;
+                true
+            }
+            (Ok(_), _) => {
+                if !found {
+                    self.mismatch(measure::RMW, format!("READ-MODIFY-WRITE: keynum {k} not found"));
+                }
+                false
+            }
+            (Err(error), _) => {
+                self.error(measure::UPDATE, error);
+                false
+            }
+        }
+    }
+
     fn do_update(&mut self) {
         let k = self.next_keynum();
         if self.sh.cfg.writeallfields {
@@ -544,6 +597,8 @@ impl<'a> Client<'a> {
                     false
                 }
             }
+        } else if sh.cfg.rmwtransactions {
+            self.update_one_field_in_transaction(k)
         } else {
             self.update_one_field(measure::RMW, k, t0, true)
         };
