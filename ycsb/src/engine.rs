@@ -72,6 +72,10 @@ pub trait Engine: Send + Sync {
     }
 }
 
+/// Runs of a transaction the peers' adapters retry on conflict before giving up.
+#[allow(dead_code, reason = "used by the peers' adapters, which are features")]
+const TRANSACTION_ATTEMPTS_MAX: usize = 1 << 16;
+
 pub const ENGINES: &[&str] = &["daxkv", "lmdb", "rocksdb", "redb", "fjall", "sled"];
 
 /// Opens (creating if needed) engine `name` under directory `dir`.
@@ -95,11 +99,11 @@ fn open_plain(name: &str, dir: &Path, d: Durability, props: &crate::props::Props
         #[cfg(feature = "lmdb")]
         "lmdb" => Ok(Box::new(lmdb_engine::Lmdb::open(&dir.join("lmdb"), d, props)?)),
         #[cfg(feature = "rocksdb")]
-        "rocksdb" => Ok(Box::new(rocks_engine::Rocks::open(&dir.join("rocksdb"), d)?)),
+        "rocksdb" => Ok(Box::new(rocks_engine::Rocks::open(&dir.join("rocksdb"), d, props)?)),
         #[cfg(feature = "redb")]
         "redb" => Ok(Box::new(redb_engine::Redb::open(&dir.join("data.redb"), d)?)),
         #[cfg(feature = "fjall")]
-        "fjall" => Ok(Box::new(fjall_engine::Fjall::open(&dir.join("fjall"), d)?)),
+        "fjall" => Ok(Box::new(fjall_engine::Fjall::open(&dir.join("fjall"), d, props)?)),
         #[cfg(feature = "sled")]
         "sled" => Ok(Box::new(sled_engine::Sled::open(&dir.join("sled"), d)?)),
         o if ENGINES.contains(&o) => Err(format!(
@@ -353,61 +357,105 @@ mod lmdb_engine {
 #[cfg(feature = "rocksdb")]
 mod rocks_engine {
     use super::*;
-    use rocksdb::{DBCompressionType, Direction, IteratorMode, Options, WriteOptions, DB};
+    use rocksdb::{
+        DBCompressionType, ErrorKind, OptimisticTransactionDB, OptimisticTransactionOptions, Options, WriteOptions, DB,
+    };
 
     /// Default options + LZ4 (like fjall's default). per-op: `WriteOptions::set_sync(true)` (WAL
     /// fsync per write; concurrent writers join RocksDB's write groups); group/none: sync=false
-    /// (WAL written to the OS per write) + `flush_wal(true)` from the syncer for group.
+    /// (WAL written to the OS per write) + `flush_wal(true)` from the syncer for group. With
+    /// `rmwtransactions=true` the store is opened as an `OptimisticTransactionDB` and
+    /// read-modify-writes are its transactions (`get_for_update`, put, commit).
     pub struct Rocks {
-        db: DB,
+        handle: Handle,
         wo: WriteOptions,
     }
 
+    enum Handle {
+        Plain(DB),
+        Transactional(OptimisticTransactionDB),
+    }
+
+    /// Runs `$body` with `$db` bound to whichever database is open (the same calls on both).
+    macro_rules! on_db {
+        ($self:expr, $db:ident => $body:expr) => {
+            match &$self.handle {
+                Handle::Plain($db) => $body,
+                Handle::Transactional($db) => $body,
+            }
+        };
+    }
+
     impl Rocks {
-        pub fn open(path: &Path, d: Durability) -> Result<Rocks> {
+        pub fn open(path: &Path, d: Durability, props: &crate::props::Props) -> Result<Rocks> {
             let mut o = Options::default();
             o.create_if_missing(true);
             o.set_compression_type(DBCompressionType::Lz4);
             o.increase_parallelism(2);
-            let db = DB::open(&o, path).map_err(e)?;
+            let handle = if props.bool_or("rmwtransactions", false)? {
+                Handle::Transactional(OptimisticTransactionDB::open(&o, path).map_err(e)?)
+            } else {
+                Handle::Plain(DB::open(&o, path).map_err(e)?)
+            };
             let mut wo = WriteOptions::default();
             wo.set_sync(d == Durability::PerOp);
-            Ok(Rocks { db, wo })
+            Ok(Rocks { handle, wo })
         }
     }
 
     impl Engine for Rocks {
         fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
-            match self.db.get_pinned(key).map_err(e)? {
+            on_db!(self, db => match db.get_pinned(key).map_err(e)? {
                 Some(v) => {
                     out.clear();
                     out.extend_from_slice(&v);
                     Ok(true)
                 }
                 None => Ok(false),
-            }
+            })
         }
         fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-            self.db.put_opt(key, value, &self.wo).map_err(e)
+            on_db!(self, db => db.put_opt(key, value, &self.wo).map_err(e))
         }
         fn scan(&self, start: &[u8], count: usize, f: &mut dyn FnMut(&[u8], &[u8])) -> Result<()> {
-            let mut it = self.db.raw_iterator();
-            it.seek(start);
-            let mut n = 0;
-            while n < count && it.valid() {
-                f(it.key().unwrap(), it.value().unwrap());
-                n += 1;
-                it.next();
-            }
-            it.status().map_err(e)?;
-            let _ = (IteratorMode::Start, Direction::Forward);
-            Ok(())
+            on_db!(self, db => {
+                let mut it = db.raw_iterator();
+                it.seek(start);
+                let mut n = 0;
+                while n < count && it.valid() {
+                    f(it.key().unwrap(), it.value().unwrap());
+                    n += 1;
+                    it.next();
+                }
+                it.status().map_err(e)
+            })
         }
         fn sync(&self) -> Result<()> {
-            self.db.flush_wal(true).map_err(e)
+            on_db!(self, db => db.flush_wal(true).map_err(e))
+        }
+        /// An optimistic transaction: `get_for_update`, put, commit; `Busy`/`TryAgain` retried.
+        fn transact(&self, key: &[u8], modify: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<bool> {
+            let Handle::Transactional(db) = &self.handle else {
+                return Err("rocksdb: opened without rmwtransactions".into());
+            };
+            for _ in 0..TRANSACTION_ATTEMPTS_MAX {
+                let transaction = db.transaction_opt(&self.wo, &OptimisticTransactionOptions::default());
+                let old = transaction.get_for_update(key, true).map_err(e)?;
+                let Some(new) = modify(old.as_deref()) else { return Ok(false) };
+                transaction.put(key, new).map_err(e)?;
+                match transaction.commit() {
+                    Ok(()) => return Ok(true),
+                    Err(error) if matches!(error.kind(), ErrorKind::Busy | ErrorKind::TryAgain) => continue,
+                    Err(error) => return Err(e(error)),
+                }
+            }
+            Err("rocksdb: transaction conflicts did not end".into())
+        }
+        fn has_transactions(&self) -> bool {
+            matches!(self.handle, Handle::Transactional(_))
         }
         fn close(self: Box<Self>) -> Result<()> {
-            self.db.flush_wal(true).map_err(e)?;
+            self.sync()?;
             drop(self);
             Ok(())
         }
@@ -487,22 +535,34 @@ mod redb_engine {
 #[cfg(feature = "fjall")]
 mod fjall_engine {
     use super::*;
-    use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+    use fjall::{
+        Database, Keyspace, KeyspaceCreateOptions, OptimisticTxDatabase, OptimisticTxKeyspace, PersistMode, Readable,
+    };
 
     /// Default config. Every insert is written to the journal in the OS (fjall's default,
     /// `PersistMode::Buffer`). per-op: then `persist(SyncData)` (fdatasync); group: the syncer
-    /// calls `persist(SyncData)`; none: nothing more.
+    /// calls `persist(SyncData)`; none: nothing more. With `rmwtransactions=true` the store is
+    /// opened as an `OptimisticTxDatabase` (plain operations go to its inner database) and
+    /// read-modify-writes are its write transactions.
     pub struct Fjall {
         db: Database,
         ks: Keyspace,
         per_op: bool,
+        transactional: Option<(OptimisticTxDatabase, OptimisticTxKeyspace)>,
     }
 
     impl Fjall {
-        pub fn open(path: &Path, d: Durability) -> Result<Fjall> {
+        pub fn open(path: &Path, d: Durability, props: &crate::props::Props) -> Result<Fjall> {
+            let per_op = d == Durability::PerOp;
+            if props.bool_or("rmwtransactions", false)? {
+                let tx_db = OptimisticTxDatabase::builder(path).open().map_err(e)?;
+                let tx_ks = tx_db.keyspace("usertable", KeyspaceCreateOptions::default).map_err(e)?;
+                let (db, ks) = (tx_db.inner().clone(), tx_ks.inner().clone());
+                return Ok(Fjall { db, ks, per_op, transactional: Some((tx_db, tx_ks)) });
+            }
             let db = Database::builder(path).open().map_err(e)?;
             let ks = db.keyspace("usertable", KeyspaceCreateOptions::default).map_err(e)?;
-            Ok(Fjall { db, ks, per_op: d == Durability::PerOp })
+            Ok(Fjall { db, ks, per_op, transactional: None })
         }
     }
 
@@ -533,6 +593,26 @@ mod fjall_engine {
         }
         fn sync(&self) -> Result<()> {
             self.db.persist(PersistMode::SyncData).map_err(e)
+        }
+        /// `write_tx`: get, insert, commit, retried on `Conflict`.
+        fn transact(&self, key: &[u8], modify: &mut dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>>) -> Result<bool> {
+            let (db, ks) = self.transactional.as_ref().ok_or("fjall: opened without rmwtransactions")?;
+            for _ in 0..TRANSACTION_ATTEMPTS_MAX {
+                let mut transaction = db.write_tx().map_err(e)?;
+                let old = transaction.get(ks, key).map_err(e)?;
+                let Some(new) = modify(old.as_deref()) else { return Ok(false) };
+                transaction.insert(ks, key, new);
+                if transaction.commit().map_err(e)?.is_ok() {
+                    if self.per_op {
+                        self.db.persist(PersistMode::SyncData).map_err(e)?;
+                    }
+                    return Ok(true);
+                }
+            }
+            Err("fjall: transaction conflicts did not end".into())
+        }
+        fn has_transactions(&self) -> bool {
+            self.transactional.is_some()
         }
         fn close(self: Box<Self>) -> Result<()> {
             self.sync()?;

@@ -38,7 +38,7 @@ engines: daxkv (always), lmdb, rocksdb, redb, fjall, sled (cargo features)
 harness properties: dir (store directory; a temp dir by default), durability=per-op|group|none
   (default none), loaddurability (for the load `run` does on an empty store; default none),
   syncintervalms (group; default 10), verify (default true), verifyfraction (default 0.0625),
-  rmwtransactions (read-modify-writes in one transaction: daxkv; default false),
+  rmwtransactions (read-modify-writes in one transaction: daxkv, fjall, rocksdb; default false),
   seed, exportfile, lmdb.mapsize, daxkv.cleaning=on|off (default on),
   daxkv.space_amplification (daxkv's max_space_amplification; default daxkv's)";
 
