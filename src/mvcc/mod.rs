@@ -41,7 +41,7 @@
 
 mod history;
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -59,13 +59,71 @@ pub(crate) struct Versions {
     /// lock, before the index store that follows a record (release), read after an index load.
     history_len: AtomicU64,
     /// Open snapshots per batch number. Taken before `history`.
-    registry: Mutex<BTreeMap<u64, u64>>,
+    registry: Mutex<Registry>,
     /// Open snapshots (the writer's lock-free view of `registry`).
     snapshots_open: AtomicU64,
     /// The batch a writer is applying, or applied last.
     in_flight: AtomicU64,
     /// The last batch whose changes are all in the index.
     applied: AtomicU64,
+}
+
+/// Open snapshots per batch number, oldest first: a queue, because snapshots register in batch
+/// order (under the registry mutex, and `in_flight` only grows), so taking one never allocates
+/// once the queue has room.
+///
+/// Invariants: batch numbers ascend strictly; the front and back entries count at least one
+/// snapshot; entries counting none (a snapshot in the middle closed) are at most half of them
+/// (`empty_entries` counts them), so the queue holds at most twice the open snapshots.
+#[derive(Debug, Default)]
+struct Registry {
+    open: VecDeque<(u64, u64)>,
+    empty_entries: usize,
+}
+
+impl Registry {
+    fn register(&mut self, at: u64) {
+        match self.open.back_mut() {
+            Some((newest, count)) if *newest == at => *count += 1,
+            Some((newest, _)) => {
+                assert!(*newest < at, "snapshots register in batch order");
+                self.open.push_back((at, 1));
+            }
+            None => self.open.push_back((at, 1)),
+        }
+    }
+
+    fn unregister(&mut self, at: u64) {
+        let index = self.open.binary_search_by_key(&at, |&(batch, _)| batch).expect("a snapshot closed is registered");
+        let count = &mut self.open[index].1;
+        assert!(*count > 0, "a snapshot closes once");
+        *count -= 1;
+        if *count == 0 {
+            self.empty_entries += 1;
+        }
+        while self.open.front().is_some_and(|&(_, count)| count == 0) {
+            self.open.pop_front();
+            self.empty_entries -= 1;
+        }
+        while self.open.back().is_some_and(|&(_, count)| count == 0) {
+            self.open.pop_back();
+            self.empty_entries -= 1;
+        }
+        if self.empty_entries > self.open.len() / 2 {
+            self.open.retain(|&(_, count)| count > 0);
+            self.empty_entries = 0;
+        }
+    }
+
+    /// The batch of the oldest open snapshot.
+    fn oldest(&self) -> Option<u64> {
+        self.open.front().map(|&(at, _)| at)
+    }
+
+    /// Snapshots open.
+    fn count(&self) -> u64 {
+        self.open.iter().map(|&(_, count)| count).sum()
+    }
 }
 
 /// What a snapshot summary reports (see `Stats`).
@@ -100,21 +158,17 @@ impl Versions {
             }
             crate::sync::spin_wait(spins);
         }
-        *registry.entry(at).or_insert(0) += 1;
+        registry.register(at);
         at
     }
 
     /// Ends a snapshot taken at batch `at`, and drops the versions no open snapshot reads.
     pub(crate) fn close_snapshot(&self, at: u64) {
         let mut registry = self.registry.lock().unwrap_or_else(|poison| poison.into_inner());
-        let count = registry.get_mut(&at).expect("a snapshot closed is registered");
-        *count -= 1;
-        if *count == 0 {
-            registry.remove(&at);
-        }
+        registry.unregister(at);
         let open_before = self.snapshots_open.fetch_sub(1, Ordering::SeqCst);
         assert!(open_before > 0, "snapshots_open counts registered snapshots");
-        let horizon = registry.keys().next().copied().unwrap_or(u64::MAX);
+        let horizon = registry.oldest().unwrap_or(u64::MAX);
         self.collect(horizon);
     }
 
@@ -144,7 +198,7 @@ impl Versions {
         self.applied.store(batch, Ordering::Release);
         if self.snapshots_open.load(Ordering::SeqCst) == 0 && self.history_len.load(Ordering::Acquire) > 0 {
             if let Ok(registry) = self.registry.try_lock() {
-                let horizon = registry.keys().next().copied().unwrap_or(u64::MAX);
+                let horizon = registry.oldest().unwrap_or(u64::MAX);
                 self.collect(horizon);
             }
         }
@@ -192,8 +246,8 @@ impl Versions {
         let registry = self.registry.lock().unwrap_or_else(|poison| poison.into_inner());
         let history = self.read();
         SnapshotCounters {
-            open: registry.values().sum(),
-            oldest_batch: registry.keys().next().copied(),
+            open: registry.count(),
+            oldest_batch: registry.oldest(),
             versions_kept: history.len(),
             bytes_pinned: history.pinned_bytes(),
             versions_pinning: history.pinned_versions(),
@@ -206,5 +260,33 @@ impl Versions {
 
     fn write(&self) -> RwLockWriteGuard<'_, History> {
         self.history.write().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Registry;
+
+    #[test]
+    fn the_registry_keeps_the_oldest_first_and_stays_small() {
+        let mut registry = Registry::default();
+        for at in [1, 1, 2, 5, 5, 9] {
+            registry.register(at);
+        }
+        assert_eq!((registry.oldest(), registry.count()), (Some(1), 6));
+        registry.unregister(1);
+        assert_eq!(registry.oldest(), Some(1));
+        registry.unregister(5);
+        registry.unregister(5);
+        registry.unregister(1);
+        assert_eq!((registry.oldest(), registry.count()), (Some(2), 2));
+        // A long-lived oldest snapshot under churn: closed middle entries do not pile up.
+        for at in 10..10_000 {
+            registry.register(at);
+            registry.register(at + 1);
+            registry.unregister(at);
+        }
+        assert!(registry.open.len() <= 2 * registry.count() as usize + 2, "{}", registry.open.len());
+        assert_eq!(registry.oldest(), Some(2));
     }
 }
