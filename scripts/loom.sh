@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Model-checks the lock-free parts with loom (the cfg seam in src/sync.rs): the dirty index's
-# slot retirement and the reader gate, each against a deliberately broken variant that the model
-# must catch. Bounded (preemption bound 3); its own target directory, since --cfg daxkv_loom
+# slot retirement, the reader gate and the snapshot batch clock, each against a deliberately
+# broken variant that the model must catch. Bounded (preemption bound 3); its own target directory, since --cfg daxkv_loom
 # rebuilds the crate.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,10 +4,11 @@
 //! Built with `RUSTFLAGS="--cfg daxkv_loom"` (see `scripts/loom.sh`), it re-exports loom's
 //! atomics and a loom model of the few crossbeam-epoch types the dirty index uses, so that loom
 //! explores every interleaving of the lock-free code written against it: the dirty index's
-//! slot retirement ([`crate::dirty`], `slot.rs`) and the reader gate
-//! ([`crate::space::readers`]). The model of crossbeam-epoch never frees a retired node (it
-//! leaks it until the model ends): what loom checks here is our protocol on top of the epoch
-//! scheme, not the scheme itself, which crossbeam model-checks in its own tree.
+//! slot retirement ([`crate::dirty`], `slot.rs`), the reader gate ([`crate::space::readers`])
+//! and the snapshot batch clock (`crate::mvcc`, `clock.rs`). The model of crossbeam-epoch
+//! never frees a retired node (it leaks it until the model ends): what loom checks here is our
+//! protocol on top of the epoch scheme, not the scheme itself, which crossbeam model-checks in
+//! its own tree.
 
 #[cfg(not(daxkv_loom))]
 pub(crate) use std::sync::atomic::AtomicU64;

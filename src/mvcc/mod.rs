@@ -39,12 +39,14 @@
 //! Conflict detection for transactions reads the same history: a key read at `S` changed since
 //! iff it has a version superseded after `S` (see docs/design.md, "Transactions").
 
+mod clock;
 mod history;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use clock::BatchClock;
 pub(crate) use history::History;
 
 use crate::index::Location;
@@ -60,12 +62,9 @@ pub(crate) struct Versions {
     history_len: AtomicU64,
     /// Open snapshots per batch number. Taken before `history`.
     registry: Mutex<Registry>,
-    /// Open snapshots (the writer's lock-free view of `registry`).
-    snapshots_open: AtomicU64,
-    /// The batch a writer is applying, or applied last.
-    in_flight: AtomicU64,
-    /// The last batch whose changes are all in the index.
-    applied: AtomicU64,
+    /// Batch numbers and the count of open snapshots (the writer's lock-free view of
+    /// `registry`).
+    clock: BatchClock,
 }
 
 /// Open snapshots per batch number, oldest first: a queue, because snapshots register in batch
@@ -141,23 +140,11 @@ pub(crate) struct SnapshotCounters {
     pub(crate) versions_pinning: u64,
 }
 
-/// Waits for a batch's changes to reach the index: a writer applies one batch in microseconds.
-const APPLY_WAIT_SPINS_MAX: u32 = u32::MAX;
-
 impl Versions {
     /// Registers a snapshot; returns its batch number (see the module docs).
     pub(crate) fn open_snapshot(&self) -> u64 {
         let mut registry = self.registry.lock().unwrap_or_else(|poison| poison.into_inner());
-        self.snapshots_open.fetch_add(1, Ordering::SeqCst);
-        crate::sync::seq_cst_point();
-        let at = self.in_flight.load(Ordering::SeqCst);
-        // Bounded by the writer's apply loop, which holds no lock a snapshot holds.
-        for spins in 0..APPLY_WAIT_SPINS_MAX {
-            if self.applied.load(Ordering::Acquire) >= at {
-                break;
-            }
-            crate::sync::spin_wait(spins);
-        }
+        let at = self.clock.open();
         registry.register(at);
         at
     }
@@ -166,8 +153,7 @@ impl Versions {
     pub(crate) fn close_snapshot(&self, at: u64) {
         let mut registry = self.registry.lock().unwrap_or_else(|poison| poison.into_inner());
         registry.unregister(at);
-        let open_before = self.snapshots_open.fetch_sub(1, Ordering::SeqCst);
-        assert!(open_before > 0, "snapshots_open counts registered snapshots");
+        self.clock.close();
         let horizon = registry.oldest().unwrap_or(u64::MAX);
         self.collect(horizon);
     }
@@ -185,18 +171,14 @@ impl Versions {
     /// A writer (writer mutex held) is about to apply `batch`: returns whether it must record
     /// the versions it replaces.
     pub(crate) fn begin_batch(&self, batch: u64) -> bool {
-        assert!(batch > self.applied.load(Ordering::Relaxed), "batches apply in order");
-        self.in_flight.store(batch, Ordering::SeqCst);
-        crate::sync::seq_cst_point();
-        self.snapshots_open.load(Ordering::SeqCst) > 0
+        self.clock.begin_batch(batch)
     }
 
     /// `batch`'s changes are all in the index. Drops versions left from snapshots closed while
     /// this writer recorded, when no snapshot is open (and none is being taken).
     pub(crate) fn end_batch(&self, batch: u64) {
-        assert_eq!(self.in_flight.load(Ordering::Relaxed), batch, "the batch begun ends");
-        self.applied.store(batch, Ordering::Release);
-        if self.snapshots_open.load(Ordering::SeqCst) == 0 && self.history_len.load(Ordering::Acquire) > 0 {
+        self.clock.end_batch(batch);
+        if self.clock.none_open() && self.history_len.load(Ordering::Acquire) > 0 {
             if let Ok(registry) = self.registry.try_lock() {
                 let horizon = registry.oldest().unwrap_or(u64::MAX);
                 self.collect(horizon);
@@ -238,7 +220,7 @@ impl Versions {
 
     /// The newest batch applied.
     pub(crate) fn applied(&self) -> u64 {
-        self.applied.load(Ordering::Acquire)
+        self.clock.applied()
     }
 
     /// What `Stats` reports.
