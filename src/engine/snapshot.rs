@@ -39,11 +39,15 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     /// The value of `key` as of batch `at` (a snapshot open at `at`).
     pub(crate) fn get_at(&self, key: &[u8], at: u64) -> Result<Option<Bytes>, Error> {
         let section = self.gate.enter();
-        let current = self.index.get(key, &IndexedKeys(&self.medium));
-        // Index first, history second (see `crate::mvcc`).
+        // A version superseded after `at` is the one to read, and it stays until the snapshot
+        // closes: found first, the index is not needed. Otherwise index first, history second
+        // (see `crate::mvcc`): a batch may have changed the key between the two looks.
         let location = match self.versions.version_at(key, at) {
             Some(version) => version,
-            None => current,
+            None => {
+                let current = self.index.get(key, &IndexedKeys(&self.medium));
+                self.versions.version_at(key, at).unwrap_or(current)
+            }
         };
         let Some(location) = location else { return Ok(None) };
         self.value_at(&section, location.offset).map(Some)

@@ -1,7 +1,7 @@
 //! The versions superseded while snapshots are open: per key, each older version with the
 //! batch that replaced it. See the module docs of [`crate::mvcc`] for the protocol.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
 
 use bytes::Bytes;
@@ -20,16 +20,63 @@ struct Version {
     _pin: Option<SegmentPin>,
 }
 
+/// One key's versions, oldest first. The oldest is held inline: most keys kept have one
+/// version, and a lookup then follows no second pointer.
+#[derive(Debug, Default)]
+struct KeyVersions {
+    /// The oldest version (`None` only while empty, transiently).
+    oldest: Option<Version>,
+    /// The newer ones, ascending by `superseded_at`.
+    newer: VecDeque<Version>,
+}
+
+impl KeyVersions {
+    fn is_empty(&self) -> bool {
+        self.oldest.is_none()
+    }
+
+    fn push_back(&mut self, version: Version) {
+        match self.oldest {
+            None => self.oldest = Some(version),
+            Some(_) => self.newer.push_back(version),
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Version> {
+        let oldest = self.oldest.take();
+        self.oldest = self.newer.pop_front();
+        oldest
+    }
+
+    fn newest(&self) -> Option<&Version> {
+        self.newer.back().or(self.oldest.as_ref())
+    }
+
+    /// The first version superseded after batch `at`.
+    fn first_after(&self, at: u64) -> Option<&Version> {
+        let oldest = self.oldest.as_ref()?;
+        if oldest.superseded_at > at {
+            return Some(oldest);
+        }
+        let index = self.newer.partition_point(|version| version.superseded_at <= at);
+        self.newer.get(index)
+    }
+}
+
 /// See the module docs. Guarded by the `RwLock` in [`crate::mvcc::Versions`].
 ///
-/// Invariants: every key's versions ascend by `superseded_at`, one per batch at most; `order`
-/// holds one `(superseded_at, key)` per version, ascending by `superseded_at`, so the front of
-/// `order` names the front (oldest) version of its key; `pinned_bytes` is the sum of the record
-/// bytes of the versions with a location, `pinned_versions` their number.
+/// Invariants: every key's versions ascend by `superseded_at`, one per batch at most; `ordered`
+/// holds exactly the keys of `keys`; `order` holds one `(superseded_at, key)` per version,
+/// ascending by `superseded_at`, so the front of `order` names the front (oldest) version of
+/// its key; `pinned_bytes` is the sum of the record bytes of the versions with a location,
+/// `pinned_versions` their number.
 #[derive(Debug, Default)]
 pub(crate) struct History {
-    /// Per key, its superseded versions, oldest first.
-    keys: BTreeMap<Bytes, VecDeque<Version>>,
+    /// Per key, its superseded versions, oldest first (a hash map: a snapshot's get is one
+    /// lookup, not a descent comparing keys behind pointers).
+    keys: HashMap<Bytes, KeyVersions>,
+    /// The same keys, in order, for range reads and range validation.
+    ordered: BTreeSet<Bytes>,
     /// Every version in the order recorded (which is batch order): the collection queue.
     order: VecDeque<(u64, Bytes)>,
     /// Record bytes the versions with a location keep.
@@ -51,7 +98,7 @@ impl History {
     ) -> bool {
         assert!(batch > 0, "batches are numbered from 1");
         if let Some(versions) = self.keys.get(key) {
-            let newest = versions.back().expect("a key is kept only with versions").superseded_at;
+            let newest = versions.newest().expect("a key is kept only with versions").superseded_at;
             assert!(newest <= batch, "versions are recorded in batch order");
             if newest == batch {
                 return false;
@@ -64,7 +111,11 @@ impl History {
         let version = Version { superseded_at: batch, location, _pin: location.and_then(pin) };
         self.pinned_bytes += location.map_or(0, |location| location.record_bytes);
         self.pinned_versions += u64::from(location.is_some());
-        self.keys.entry(key.clone()).or_default().push_back(version);
+        let versions = self.keys.entry(key.clone()).or_default();
+        if versions.is_empty() {
+            self.ordered.insert(key.clone());
+        }
+        versions.push_back(version);
         self.order.push_back((batch, key));
         true
     }
@@ -86,6 +137,7 @@ impl History {
             self.pinned_versions -= u64::from(version.location.is_some());
             if versions.is_empty() {
                 self.keys.remove(&key);
+                self.ordered.remove(&key);
             }
             dropped += 1;
         }
@@ -95,14 +147,12 @@ impl History {
     /// The version of `key` a snapshot at batch `at` reads, when a later batch replaced it:
     /// `Some(None)` absent, `Some(Some(location))` that record, `None` the current one.
     pub(crate) fn version_at(&self, key: &[u8], at: u64) -> Option<Option<Location>> {
-        let versions = self.keys.get(key)?;
-        let first_after = versions.partition_point(|version| version.superseded_at <= at);
-        versions.get(first_after).map(|version| version.location)
+        self.keys.get(key)?.first_after(at).map(|version| version.location)
     }
 
     /// Whether a batch after `at` changed `key`.
     pub(crate) fn changed_since(&self, key: &[u8], at: u64) -> bool {
-        self.keys.get(key).is_some_and(|versions| versions.back().is_some_and(|newest| newest.superseded_at > at))
+        self.keys.get(key).and_then(KeyVersions::newest).is_some_and(|newest| newest.superseded_at > at)
     }
 
     /// Whether a batch after `at` changed a key in `range` (added, removed or replaced it).
@@ -111,9 +161,7 @@ impl History {
         if !is_ordered(bounds) {
             return false;
         }
-        self.keys
-            .range::<[u8], _>(bounds)
-            .any(|(_, versions)| versions.back().is_some_and(|newest| newest.superseded_at > at))
+        self.ordered.range::<[u8], _>(bounds).any(|key| self.changed_since(key, at))
     }
 
     /// Appends to `out` the keys in `(start, end)` that a batch after `at` changed, ascending,
@@ -128,10 +176,9 @@ impl History {
         if !is_ordered((start, end)) {
             return;
         }
-        for (key, versions) in self.keys.range::<[u8], _>((start, end)) {
-            let first_after = versions.partition_point(|version| version.superseded_at <= at);
-            if let Some(version) = versions.get(first_after) {
-                out.push((key.clone(), version.location));
+        for key in self.ordered.range::<[u8], _>((start, end)) {
+            if let Some(location) = self.version_at(key, at) {
+                out.push((key.clone(), location));
             }
         }
     }
