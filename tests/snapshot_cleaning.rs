@@ -1,7 +1,7 @@
 //! Cleaning with snapshots open: a snapshot held across many cleaning cycles (each key
-//! overwritten several times, the cleaner freeing segments all along) reads exactly its
-//! versions, by `get` and by scan; what it keeps is reported as pinned; once it closes, the
-//! retired segments are reused and the file stops growing.
+//! overwritten several times, the cleaner freeing segments all along, then a full compaction)
+//! reads exactly its versions, by `get` and by scan; what it keeps is reported as pinned; once
+//! it closes, the retired segments are reused and the file stops growing.
 
 mod common;
 
@@ -70,6 +70,12 @@ fn a_snapshot_held_across_cleaning_reads_its_versions_and_lets_go_when_closed() 
         if let Some((snapshot, its_versions)) = &later {
             check_snapshot(snapshot, its_versions, round);
         }
+    }
+    // A full compaction (every segment cleaned, surplus free space punched) with both open.
+    db.compact().unwrap();
+    check_snapshot(&oldest, &oldest_versions, ROUNDS + 1);
+    if let Some((snapshot, its_versions)) = &later {
+        check_snapshot(snapshot, its_versions, ROUNDS + 1);
     }
     let stats = db.stats();
     assert!(stats.cleaning_segments_freed_total > freed_before + 2, "the cleaner ran: {stats:?}");
