@@ -3,7 +3,7 @@
 # RocksDB (OptimisticTransactionDB) and redb (single writer), all in ONE run, engines interleaved
 # per thread count (compare ratios within the run: the machines are noisy). Each run: THREADS
 # threads increment one key for SECONDS; the harness fails the run on a lost update.
-# Installs what the peers need (as scripts/bench-peers.sh), builds ycsb/ with those peers.
+# Installs what the peers need (scripts/peer-deps.sh), builds ycsb/ with those peers.
 #
 # Usage: scripts/bench-counter.sh          # THREADS="2 16" SECONDS_PER_RUN=3 ROUNDS=2
 # Environment: ENGINES ("daxkv fjall rocksdb redb"), DURABILITY (none | per-op), JOBS (cargo -j, 2)
@@ -16,16 +16,7 @@ ENGINES="${ENGINES:-daxkv fjall rocksdb redb}"
 DURABILITY="${DURABILITY:-none}"
 JOBS="${JOBS:-2}"
 
-missing=()
-command -v cc >/dev/null 2>&1 || missing+=(gcc)
-command -v c++ >/dev/null 2>&1 || missing+=(g++)
-dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "== installing ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
-fi
+"$ROOT/scripts/peer-deps.sh"
 
 cd "$ROOT/ycsb"
 echo "== building daxkv-ycsb with fjall, rocksdb, redb (-j$JOBS)"

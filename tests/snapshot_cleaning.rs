@@ -39,6 +39,20 @@ fn check_snapshot(snapshot: &daxkv::Snapshot<'_>, versions: &[u64], round: u64) 
     assert_eq!(scanned, KEYS);
 }
 
+/// `KEYS` random overwrites, each key's version counted in `versions`, with a commit and a
+/// cleaning pass every 250.
+fn overwrite_round(db: &Db, rng: &mut Rng, versions: &mut [u64]) {
+    for update in 0..KEYS {
+        let key = rng.below(KEYS);
+        versions[key as usize] += 1;
+        db.put(&key.to_be_bytes(), &value(key, versions[key as usize])).unwrap();
+        if update % 250 == 249 {
+            db.sync().unwrap();
+            db.clean().unwrap();
+        }
+    }
+}
+
 #[test]
 fn a_snapshot_held_across_cleaning_reads_its_versions_and_lets_go_when_closed() {
     let store = temp_store();
@@ -54,15 +68,7 @@ fn a_snapshot_held_across_cleaning_reads_its_versions_and_lets_go_when_closed() 
     let mut rng = Rng::new(11);
     let freed_before = db.stats().cleaning_segments_freed_total;
     for round in 1..=ROUNDS {
-        for update in 0..KEYS {
-            let key = rng.below(KEYS);
-            versions[key as usize] += 1;
-            db.put(&key.to_be_bytes(), &value(key, versions[key as usize])).unwrap();
-            if update % 250 == 249 {
-                db.sync().unwrap();
-                db.clean().unwrap();
-            }
-        }
+        overwrite_round(&db, &mut rng, &mut versions);
         check_snapshot(&oldest, &oldest_versions, round);
         if round == 2 {
             later = Some((db.snapshot(), versions.clone()));
@@ -91,15 +97,7 @@ fn a_snapshot_held_across_cleaning_reads_its_versions_and_lets_go_when_closed() 
     // From here on, the usual bound: updates reuse the segments the snapshots held.
     let file_at_close = file_bytes(&store.path);
     for round in 0..3 {
-        for update in 0..KEYS {
-            let key = rng.below(KEYS);
-            versions[key as usize] += 1;
-            db.put(&key.to_be_bytes(), &value(key, versions[key as usize])).unwrap();
-            if update % 250 == 249 {
-                db.sync().unwrap();
-                db.clean().unwrap();
-            }
-        }
+        overwrite_round(&db, &mut rng, &mut versions);
         assert!(file_bytes(&store.path) <= file_at_close, "round {round}: the file grew after the snapshots closed");
     }
     for key in 0..KEYS {

@@ -75,7 +75,7 @@ impl<'a, M: Medium, H: ProtocolHooks> Transaction<'a, M, H> {
     }
 
     fn buffer(&self, op: Op<'_>) -> Result<(), Error> {
-        self.engine().validate_write(&op)?;
+        self.engine().validate_op(&op)?;
         let mut state = self.state.borrow_mut();
         let key = op.key();
         let bytes = record_bytes(key.len(), op.value().len());
@@ -113,7 +113,7 @@ impl<'a, M: Medium, H: ProtocolHooks> Transaction<'a, M, H> {
 
     fn iter_range(&self, range: KeyRange) -> TransactionIter<'_, M, H> {
         let mut state = self.state.borrow_mut();
-        let own: VecDeque<(Bytes, Option<Bytes>)> = if is_ordered(&range) {
+        let own: VecDeque<(Bytes, Option<Bytes>)> = if !range.is_empty() {
             let bounds = (as_slice_bound(&range.start), as_slice_bound(&range.end));
             state.writes.range::<[u8], _>(bounds).map(|(key, value)| (key.clone(), value.clone())).collect()
         } else {
@@ -156,15 +156,6 @@ impl<M: Medium, H: ProtocolHooks> std::fmt::Debug for Transaction<'_, M, H> {
             .field("keys_read", &state.reads.keys.len())
             .field("ranges_read", &state.reads.ranges.len())
             .finish()
-    }
-}
-
-/// Whether `range` has a key at all (`BTreeMap::range` panics on a reversed range).
-fn is_ordered(range: &KeyRange) -> bool {
-    match (&range.start, &range.end) {
-        (Bound::Excluded(start), Bound::Excluded(end)) => start < end,
-        (Bound::Included(start) | Bound::Excluded(start), Bound::Included(end) | Bound::Excluded(end)) => start <= end,
-        _ => true,
     }
 }
 

@@ -69,6 +69,17 @@ enum Value {
     Own(Bytes),
 }
 
+/// What [`Engine::merge_versions`] merges a refill with.
+struct Merge<'section, 'gate> {
+    /// The refill's read section (a version's long value pins its segment inside it).
+    section: &'section ReadSection<'gate>,
+    /// The snapshot's batch.
+    at: u64,
+    /// Where in the batch the last key of the index the refill covered lies (`None`: the refill
+    /// covered everything up to the far bound).
+    covered: Option<Range<usize>>,
+}
+
 /// Appends `bytes` to `batch`; returns where they went.
 fn append(batch: &mut Vec<u8>, bytes: &[u8]) -> Range<usize> {
     let start = batch.len();
@@ -96,7 +107,7 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     pub(crate) fn range(&self, range: KeyRange, at: Option<u64>) -> EntryRange {
         EntryRange {
             at,
-            exhausted: is_empty(&range),
+            exhausted: range.is_empty(),
             lower: range.start,
             upper: range.end,
             front: VecDeque::new(),
@@ -145,7 +156,8 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         // The last key of the index this refill covers: the bound moves past it.
         let covered = if entries.exhausted { None } else { spans.last().map(|(key, _)| key.clone()) };
         if let (None, Some(at)) = (&failure, entries.at) {
-            failure = self.merge_versions(&section, entries, end, at, &mut batch, &mut spans).err();
+            let versions = Merge { section: &section, at, covered: covered.clone() };
+            failure = self.merge_versions(versions, entries, end, &mut batch, &mut spans).err();
         }
         drop(section);
         let batch = Bytes::from(batch);
@@ -165,22 +177,21 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
     }
 
     /// Makes the entries of one refill (`spans`, in the order of `end`) those of the snapshot
-    /// at `at`: over the interval the refill covered, every key a later batch changed gets the
-    /// version the snapshot reads (an absent one drops out, one removed since comes back).
+    /// at `merge.at`: over the interval the refill covered, every key a later batch changed gets
+    /// the version the snapshot reads (an absent one drops out, one removed since comes back).
     fn merge_versions(
         &self,
-        section: &ReadSection<'_>,
+        merge: Merge<'_, '_>,
         entries: &EntryRange,
         end: End,
-        at: u64,
         batch: &mut Vec<u8>,
         spans: &mut Vec<(Range<usize>, Value)>,
     ) -> Result<(), Error> {
+        let Merge { section, at, covered } = merge;
         let Some(history) = self.versions.history() else { return Ok(()) };
-        let last = spans.last().map(|(key, _)| Bytes::copy_from_slice(&batch[key.clone()]));
-        let covered_end = match (&last, entries.exhausted) {
-            (Some(last), false) => Bound::Included(last.as_ref()),
-            _ => match end {
+        let covered_end = match covered {
+            Some(last) => Bound::Included(&batch[last]),
+            None => match end {
                 End::Front => as_slice_bound(&entries.upper),
                 End::Back => as_slice_bound(&entries.lower),
             },
@@ -407,16 +418,5 @@ fn above(key: &[u8], bound: &Bound<Bytes>) -> bool {
         Bound::Included(start) => key >= start.as_ref(),
         Bound::Excluded(start) => key > start.as_ref(),
         Bound::Unbounded => true,
-    }
-}
-
-/// Whether `range` holds no key at all (start after end, or equal and not both inclusive).
-fn is_empty(range: &KeyRange) -> bool {
-    match (&range.start, &range.end) {
-        (Bound::Included(start) | Bound::Excluded(start), Bound::Included(end) | Bound::Excluded(end)) => {
-            start > end
-                || (start == end && !matches!((&range.start, &range.end), (Bound::Included(_), Bound::Included(_))))
-        }
-        _ => false,
     }
 }

@@ -87,11 +87,6 @@ impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
         Ok(())
     }
 
-    /// Validates a write a transaction buffers (the same limits as a direct write).
-    pub(crate) fn validate_write(&self, op: &Op<'_>) -> Result<(), Error> {
-        self.validate_op(op)
-    }
-
     /// Open snapshots, the versions they keep, and the newest batch (for `Stats`).
     pub(crate) fn snapshot_counters(&self) -> (SnapshotCounters, u64) {
         (self.versions.counters(), self.versions.applied())

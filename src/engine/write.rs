@@ -37,7 +37,8 @@ pub(super) const CLEANER_RESERVE_SEGMENTS: u64 = 1;
 pub(super) const OUT_OF_SPACE_ATTEMPTS_MAX: usize = 64;
 
 impl<M: Medium, H: ProtocolHooks> Engine<M, H> {
-    pub(super) fn validate_op(&self, op: &Op<'_>) -> Result<(), Error> {
+    /// Checks `op` against the key and value limits (a transaction's buffered writes too).
+    pub(crate) fn validate_op(&self, op: &Op<'_>) -> Result<(), Error> {
         let key = op.key();
         if key.len() > self.options.max_key_bytes {
             return Err(Error::KeyTooLarge { len: key.len(), max: self.options.max_key_bytes });

@@ -98,6 +98,26 @@ impl RangeBounds<[u8]> for KeyRange {
     }
 }
 
+impl KeyRange {
+    /// Whether the range holds no key at all (see [`holds_no_key`]).
+    pub(crate) fn is_empty(&self) -> bool {
+        holds_no_key(as_slice_bound(&self.start), as_slice_bound(&self.end))
+    }
+}
+
+/// Whether no key lies between `start` and `end`: start after end, or equal and not both
+/// inclusive. Also exactly the bounds `BTreeMap::range` would reject (it panics on a start after
+/// the end, and on equal bounds both excluded), so callers check this first.
+pub(crate) fn holds_no_key(start: Bound<&[u8]>, end: Bound<&[u8]>) -> bool {
+    match (start, end) {
+        (Bound::Included(first), Bound::Included(last)) => first > last,
+        (Bound::Included(first) | Bound::Excluded(first), Bound::Included(last) | Bound::Excluded(last)) => {
+            first >= last
+        }
+        _ => false,
+    }
+}
+
 /// `bound` as a bound of slices.
 pub(crate) fn as_slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
     match bound {

@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use crate::index::{KeyRange, Location};
+use crate::index::{as_slice_bound, holds_no_key, KeyRange, Location};
 use crate::space::readers::SegmentPin;
 
 /// A version of a key that a newer batch replaced.
@@ -157,10 +157,10 @@ impl History {
 
     /// Whether a batch after `at` changed a key in `range` (added, removed or replaced it).
     pub(crate) fn range_changed_since(&self, range: &KeyRange, at: u64) -> bool {
-        let bounds = (crate::index::as_slice_bound(&range.start), crate::index::as_slice_bound(&range.end));
-        if !is_ordered(bounds) {
+        if range.is_empty() {
             return false;
         }
+        let bounds = (as_slice_bound(&range.start), as_slice_bound(&range.end));
         self.ordered.range::<[u8], _>(bounds).any(|key| self.changed_since(key, at))
     }
 
@@ -173,7 +173,7 @@ impl History {
         at: u64,
         out: &mut Vec<(Bytes, Option<Location>)>,
     ) {
-        if !is_ordered((start, end)) {
+        if holds_no_key(start, end) {
             return;
         }
         for key in self.ordered.range::<[u8], _>((start, end)) {
@@ -196,16 +196,6 @@ impl History {
     /// Record bytes the kept versions hold from reuse.
     pub(crate) fn pinned_bytes(&self) -> u64 {
         self.pinned_bytes
-    }
-}
-
-/// Whether `BTreeMap::range` accepts `bounds` (it panics on a start after the end, or on equal
-/// bounds both excluded).
-fn is_ordered(bounds: (Bound<&[u8]>, Bound<&[u8]>)) -> bool {
-    match bounds {
-        (Bound::Excluded(start), Bound::Excluded(end)) => start < end,
-        (Bound::Included(start) | Bound::Excluded(start), Bound::Included(end) | Bound::Excluded(end)) => start <= end,
-        _ => true,
     }
 }
 

@@ -16,11 +16,13 @@
 //! version's record stays readable: its segment is pinned ([`SegmentPin`]) until the version is
 //! dropped, so the cleaner may clean and retire the segment but not reuse or punch it.
 //!
-//! **Reading at `S`.** Load the key's location from the index, then look in the history for the
-//! first version of the key superseded after `S`: if there is one, it is the version at `S`;
-//! otherwise the location loaded is. Index first, history second: a reader that sees a new
-//! location in the index (a release store after the history insert) finds its history entry;
-//! a reader that sees an old one reads either it or an entry recorded since, both right.
+//! **Reading at `S`.** Look in the history for the first version of the key superseded after
+//! `S`: if there is one, it is the version at `S`, kept until the snapshot closes. Otherwise load
+//! the key's location from the index and look again; a version found now wins, else the
+//! location loaded is the one. Index before that second look: a reader that sees a new location
+//! in the index (a release store after the history insert) finds its history entry; a reader
+//! that sees an old one reads either it or an entry recorded since, both right. Range reads
+//! merge a leaf of the index with the history over the interval it covered (`engine/read.rs`).
 //!
 //! **Taking a snapshot without a lock on the writers.** The writer stores the number of the
 //! batch it is about to apply in `in_flight` (`SeqCst`), then reads `snapshots_open` (`SeqCst`)
@@ -202,7 +204,8 @@ impl Versions {
     }
 
     /// The version of `key` a snapshot at `at` reads when a later batch replaced it (see
-    /// [`History::version_at`]). Call after loading the key's current location.
+    /// [`History::version_at`]). A miss says nothing about the index: a reader that then loads
+    /// the key's location looks here again (see the module docs).
     pub(crate) fn version_at(&self, key: &[u8], at: u64) -> Option<Option<Location>> {
         if self.history_len.load(Ordering::Acquire) == 0 {
             return None;

@@ -18,16 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::engine::Durability;
+use crate::engine::{e, Durability, Result};
 use crate::props::Props;
 
-type Result<T> = std::result::Result<T, String>;
-
 const KEY: &[u8] = b"counter";
-
-fn e<E: std::fmt::Display>(error: E) -> String {
-    error.to_string()
-}
 
 fn parse(value: Option<&[u8]>) -> Result<u64> {
     match value {

@@ -168,7 +168,8 @@ impl Engine for Nothing {
     }
 }
 
-fn e<E: std::fmt::Display>(x: E) -> String {
+/// An engine's error as the harness's.
+pub fn e<E: std::fmt::Display>(x: E) -> String {
     x.to_string()
 }
 

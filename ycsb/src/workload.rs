@@ -436,6 +436,25 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// Checks the record of `k` read into `buf` (its last committed version `committed`), and
+    /// encodes into `val` the record with one field replaced by the next version, which it marks
+    /// pending in the key's slot. `None` when the check failed (already reported).
+    fn encode_field_update(&mut self, op_metric: usize, k: u64, committed: u32) -> Option<u32> {
+        let sh = self.sh;
+        let content = self.sampled();
+        let old_v = self.check_record(op_metric, k, Some((committed, committed)), content)?;
+        let v = committed.max(old_v).wrapping_add(1).max(1);
+        let which = self.rng.below(sh.cfg.fieldcount as u64) as usize;
+        {
+            let view = record::parse(&self.buf).unwrap();
+            record::encode_update(&mut self.val, &view, which, v, &mut self.fieldlen, &mut self.rng);
+        }
+        if let Some(s) = sh.slot(k) {
+            s.store(pack(committed, v), Ordering::Release);
+        }
+        Some(v)
+    }
+
     /// One field (writeallfields=false): read the record, replace the field, write it back, all
     /// under the key's lock; the UPDATE latency covers both engine calls.
     fn update_one_field(&mut self, op_metric: usize, k: u64, t0: Instant, split: bool) -> bool {
@@ -463,20 +482,7 @@ impl<'a> Client<'a> {
                 return false;
             }
         }
-        let content = self.sampled();
-        let old_v = match self.check_record(op_metric, k, Some((committed, committed)), content) {
-            Some(v) => v,
-            None => return false,
-        };
-        let v = committed.max(old_v).wrapping_add(1).max(1);
-        let which = self.rng.below(sh.cfg.fieldcount as u64) as usize;
-        {
-            let view = record::parse(&self.buf).unwrap();
-            record::encode_update(&mut self.val, &view, which, v, &mut self.fieldlen, &mut self.rng);
-        }
-        if let Some(s) = slot {
-            s.store(pack(committed, v), Ordering::Release);
-        }
+        let Some(v) = self.encode_field_update(op_metric, k, committed) else { return false };
         let tw = Instant::now();
         let r = sh.engine.put(&self.key, &self.val);
         let now = Instant::now();
@@ -514,16 +520,7 @@ impl<'a> Client<'a> {
             found = true;
             self.buf.clear();
             self.buf.extend_from_slice(old);
-            let content = self.sampled();
-            let old_v = self.check_record(measure::RMW, k, Some((committed, committed)), content)?;
-            let v = committed.max(old_v).wrapping_add(1).max(1);
-            let which = self.rng.below(sh.cfg.fieldcount as u64) as usize;
-            let view = record::parse(&self.buf).unwrap();
-            record::encode_update(&mut self.val, &view, which, v, &mut self.fieldlen, &mut self.rng);
-            if let Some(s) = slot {
-                s.store(pack(committed, v), Ordering::Release);
-            }
-            written = Some(v);
+            written = Some(self.encode_field_update(measure::RMW, k, committed)?);
             Some(self.val.clone())
         });
         self.key = key;
